@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the VM shared by the loader (validation and pre-decoding) and
+ * the interpreter. A loaded program is an array of struct vm_op, one per
+ * eBPF instruction slot, so instruction indices stay the same in both forms;
+ * the second slot of an lddw holds VM_OP_INVALID and is never reached.
+ */
+#ifndef BPFTIME_VM_PRIVATE_H
+#define BPFTIME_VM_PRIVATE_H
+
+#include "vm.h"
+
+/*
+ * Every operation the interpreter implements. ALU and JMP operations come in
+ * _IMM (immediate pre-converted to the operation's width) and _REG forms.
+ */
+#define VM_ALU_OPS(X, W)                                                                   \
+	X(ADD##W##_IMM) X(ADD##W##_REG) X(SUB##W##_IMM) X(SUB##W##_REG) X(MUL##W##_IMM)    \
+	X(MUL##W##_REG) X(DIV##W##_IMM) X(DIV##W##_REG) X(SDIV##W##_IMM) X(SDIV##W##_REG)  \
+	X(MOD##W##_IMM) X(MOD##W##_REG) X(SMOD##W##_IMM) X(SMOD##W##_REG) X(OR##W##_IMM)   \
+	X(OR##W##_REG) X(AND##W##_IMM) X(AND##W##_REG) X(XOR##W##_IMM) X(XOR##W##_REG)     \
+	X(LSH##W##_IMM) X(LSH##W##_REG) X(RSH##W##_IMM) X(RSH##W##_REG) X(ARSH##W##_IMM)   \
+	X(ARSH##W##_REG) X(MOV##W##_REG) X(NEG##W)
+
+#define VM_JMP_OPS(X, W)                                                                   \
+	X(JEQ##W##_IMM) X(JEQ##W##_REG) X(JNE##W##_IMM) X(JNE##W##_REG) X(JGT##W##_IMM)    \
+	X(JGT##W##_REG) X(JGE##W##_IMM) X(JGE##W##_REG) X(JLT##W##_IMM) X(JLT##W##_REG)    \
+	X(JLE##W##_IMM) X(JLE##W##_REG) X(JSET##W##_IMM) X(JSET##W##_REG) X(JSGT##W##_IMM) \
+	X(JSGT##W##_REG) X(JSGE##W##_IMM) X(JSGE##W##_REG) X(JSLT##W##_IMM)                \
+	X(JSLT##W##_REG) X(JSLE##W##_IMM) X(JSLE##W##_REG)
+
+#define VM_ATOMIC_OPS(X, W)                                                                \
+	X(ATOMIC##W##_ADD) X(ATOMIC##W##_OR) X(ATOMIC##W##_AND) X(ATOMIC##W##_XOR)         \
+	X(ATOMIC##W##_FETCH_ADD) X(ATOMIC##W##_FETCH_OR) X(ATOMIC##W##_FETCH_AND)          \
+	X(ATOMIC##W##_FETCH_XOR) X(ATOMIC##W##_XCHG) X(ATOMIC##W##_CMPXCHG)
+
+#define VM_MEM_OPS(X, S)                                                                   \
+	X(LDX_##S) X(ST_##S) X(STX_##S) X(LOAD_ACQ_##S) X(STORE_REL_##S)
+
+#define VM_OPS(X)                                                                          \
+	X(INVALID)                                                                         \
+	VM_ALU_OPS(X, 64) VM_ALU_OPS(X, 32) X(MOV_IMM) X(LDDW) X(MOVSX8_64) X(MOVSX16_64)          \
+	X(MOVSX32_64) X(MOVSX8_32) X(MOVSX16_32) X(LE16) X(LE32) X(LE64) X(BE16) X(BE32)  \
+	X(BE64) X(BSWAP16) X(BSWAP32) X(BSWAP64) VM_MEM_OPS(X, B) VM_MEM_OPS(X, H)         \
+	VM_MEM_OPS(X, W) VM_MEM_OPS(X, DW) X(LDXS_B) X(LDXS_H) X(LDXS_W)                   \
+	VM_ATOMIC_OPS(X, 32) VM_ATOMIC_OPS(X, 64) X(JA) VM_JMP_OPS(X, 64) VM_JMP_OPS(X, 32) \
+	X(CALL_HELPER) X(CALL_LOCAL) X(CALLX) X(EXIT)
+
+enum vm_op_kind {
+#define VM_OP_ENUM(name) VM_OP_##name,
+	VM_OPS(VM_OP_ENUM)
+#undef VM_OP_ENUM
+	VM_OP__COUNT
+};
+
+/* One pre-decoded instruction slot. */
+struct vm_op {
+	uint8_t kind;
+	uint8_t dst;
+	uint8_t src;
+	uint8_t pad;
+	/* Memory offset, or the absolute target of a jump or local call. */
+	int32_t off;
+	/* Immediate at the operation's width, lddw value, or helper id. */
+	uint64_t imm;
+};
+
+struct vm_helper {
+	vm_helper_fn fn;
+	char *name;
+};
+
+struct vm {
+	struct vm_helper helpers[VM_MAX_HELPER_ID + 1];
+	int64_t unwind_helper;
+
+	vm_lddw_fn lddw_fn;
+	void *lddw_user;
+	vm_mem_check_fn mem_check_fn;
+	void *mem_check_user;
+
+	struct ebpf_insn *insns;
+	struct vm_op *ops;
+	uint32_t insn_cnt;
+
+	char errmsg[VM_ERRMSG_SIZE];
+};
+
+/* Formats the VM's error message and returns -err (errno set to err). */
+int vm_error(struct vm *vm, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Validates insns and fills vm->ops; on failure vm->errmsg names the index. */
+int vm_decode(struct vm *vm, const struct ebpf_insn *insns, uint32_t insn_cnt,
+	      struct vm_op *ops);
+
+int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
+		 struct vm_fault *fault);
+
+#endif

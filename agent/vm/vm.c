@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/* The VM object: lifetime, helper registration, callbacks, load and exec. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm-private.h"
+
+int vm_error(struct vm *vm, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vm->errmsg, sizeof(vm->errmsg), fmt, ap);
+	va_end(ap);
+	errno = err;
+	return -err;
+}
+
+struct vm *vm__new(void)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm)
+		return NULL;
+	vm->unwind_helper = -1;
+	return vm;
+}
+
+static void vm_unload(struct vm *vm)
+{
+	free(vm->insns);
+	free(vm->ops);
+	vm->insns = NULL;
+	vm->ops = NULL;
+	vm->insn_cnt = 0;
+}
+
+void vm__free(struct vm *vm)
+{
+	if (!vm)
+		return;
+	vm_unload(vm);
+	for (size_t i = 0; i <= VM_MAX_HELPER_ID; i++)
+		free(vm->helpers[i].name);
+	free(vm);
+}
+
+int vm__register_helper(struct vm *vm, uint32_t id, const char *name, vm_helper_fn fn)
+{
+	char *copy;
+
+	if (id > VM_MAX_HELPER_ID)
+		return vm_error(vm, EINVAL, "helper id %u is above %d", id, VM_MAX_HELPER_ID);
+	if (!fn || !name)
+		return vm_error(vm, EINVAL, "helper %u needs a function and a name", id);
+	if (vm->ops)
+		return vm_error(vm, EBUSY, "helpers must be registered before loading");
+	copy = strdup(name);
+	if (!copy)
+		return vm_error(vm, ENOMEM, "out of memory");
+	free(vm->helpers[id].name);
+	vm->helpers[id] = (struct vm_helper){ .fn = fn, .name = copy };
+	return 0;
+}
+
+const char *vm__helper_name(const struct vm *vm, uint32_t id)
+{
+	return id <= VM_MAX_HELPER_ID ? vm->helpers[id].name : NULL;
+}
+
+int vm__set_unwind_helper(struct vm *vm, uint32_t id)
+{
+	if (id > VM_MAX_HELPER_ID)
+		return vm_error(vm, EINVAL, "helper id %u is above %d", id, VM_MAX_HELPER_ID);
+	vm->unwind_helper = id;
+	return 0;
+}
+
+int vm__set_lddw_resolver(struct vm *vm, vm_lddw_fn fn, void *user)
+{
+	vm->lddw_fn = fn;
+	vm->lddw_user = user;
+	return 0;
+}
+
+int vm__set_mem_check(struct vm *vm, vm_mem_check_fn fn, void *user)
+{
+	vm->mem_check_fn = fn;
+	vm->mem_check_user = user;
+	return 0;
+}
+
+int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt)
+{
+	struct ebpf_insn *copy;
+	struct vm_op *ops;
+	int r;
+
+	if (vm->ops)
+		return vm_error(vm, EEXIST, "a program is already loaded");
+	if (insn_cnt == 0)
+		return vm_error(vm, EINVAL, "the program is empty");
+	if (insn_cnt > VM_MAX_INSNS)
+		return vm_error(vm, E2BIG, "too many instructions (%zu, at most %d)", insn_cnt,
+				VM_MAX_INSNS);
+	copy = malloc(insn_cnt * sizeof(*copy));
+	ops = calloc(insn_cnt, sizeof(*ops));
+	if (!copy || !ops) {
+		free(copy);
+		free(ops);
+		return vm_error(vm, ENOMEM, "out of memory loading %zu instructions", insn_cnt);
+	}
+	memcpy(copy, insns, insn_cnt * sizeof(*copy));
+	r = vm_decode(vm, copy, (uint32_t)insn_cnt, ops);
+	if (r < 0) {
+		free(copy);
+		free(ops);
+		return r;
+	}
+	vm->insns = copy;
+	vm->ops = ops;
+	vm->insn_cnt = (uint32_t)insn_cnt;
+	return 0;
+}
+
+const char *vm__strerror(const struct vm *vm)
+{
+	return vm->errmsg;
+}
+
+int vm__exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
+	     struct vm_fault *fault)
+{
+	if (!vm->ops) {
+		if (fault)
+			*fault = (struct vm_fault){ .err = ENOEXEC, .msg = "no program is loaded" };
+		errno = ENOEXEC;
+		return -ENOEXEC;
+	}
+	return vm_interpret(vm, ctx, ctx_len, ret, fault);
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm — an eBPF virtual machine for RFC 9669 programs (ISA v1-v4).
+ *
+ * Contract:
+ *  - vm__new() makes an empty VM; register helpers and callbacks, then
+ *    vm__load() validates and pre-decodes a program once. Everything that can
+ *    be refused is refused there, with the instruction index and the reason in
+ *    vm__strerror(). A loaded program never crashes on the VM's account: stack
+ *    and context accesses are bounds-checked, other memory is only touched when
+ *    the memory-check callback allows it.
+ *  - vm__exec() may run concurrently from many threads on one loaded VM; it
+ *    reports run-time faults through its own struct vm_fault, never through
+ *    the shared VM.
+ *  - Functions return 0 or a negative errno (errno is set too); vm__new()
+ *    returns NULL with errno set. Nothing here logs or allocates on exec.
+ */
+#ifndef BPFTIME_VM_H
+#define BPFTIME_VM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebpf.h"
+
+/* Program limits: the kernel's instruction limit and call depth. */
+#define VM_MAX_INSNS 1000000
+#define VM_MAX_FRAMES 8
+#define VM_MAX_HELPER_ID 1023
+#define VM_ERRMSG_SIZE 256
+
+struct vm;
+
+/* A helper receives r1..r5 and returns r0, exactly like a kernel helper. */
+typedef uint64_t (*vm_helper_fn)(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint64_t r5);
+
+/*
+ * Resolves an lddw pseudo form: src is 1 (map fd), 2 (map value), 3 (BTF id),
+ * 5 (map index) or 6 (map index value); imm and next_imm are the two
+ * immediates of the instruction pair. Stores the 64-bit value the
+ * destination register receives; returns 0 or a negative errno.
+ */
+typedef int (*vm_lddw_fn)(void *user, unsigned int src, int32_t imm, int32_t next_imm,
+			  uint64_t *value);
+
+/*
+ * Allows an access outside the program's stack and context: [addr, addr+len)
+ * is about to be read or written. Return true to allow it.
+ */
+typedef bool (*vm_mem_check_fn)(void *user, uint64_t addr, uint64_t len, bool write);
+
+/* Where and why a run stopped early. */
+struct vm_fault {
+	uint32_t pc;
+	int err;
+	char msg[VM_ERRMSG_SIZE];
+};
+
+struct vm *vm__new(void);
+void vm__free(struct vm *vm);
+
+/* Helpers and callbacks must be set before vm__load(). */
+int vm__register_helper(struct vm *vm, uint32_t id, const char *name, vm_helper_fn fn);
+const char *vm__helper_name(const struct vm *vm, uint32_t id);
+/* A call to this helper that returns 0 ends the program with r0 = 0. */
+int vm__set_unwind_helper(struct vm *vm, uint32_t id);
+int vm__set_lddw_resolver(struct vm *vm, vm_lddw_fn fn, void *user);
+int vm__set_mem_check(struct vm *vm, vm_mem_check_fn fn, void *user);
+
+/*
+ * Validates and pre-decodes insn_cnt instructions (a copy is kept). lddw with
+ * src 4 (a function) loads the absolute instruction index of that function.
+ */
+int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt);
+/* The message of the last failed call on this VM (load, registration). */
+const char *vm__strerror(const struct vm *vm);
+
+/* Runs the loaded program with r1 = ctx, r2 = ctx_len; r0 goes to *ret. */
+int vm__exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
+	     struct vm_fault *fault);
+
+#endif
