@@ -21,47 +21,6 @@ struct frame {
 	uint64_t fp;
 };
 
-struct run {
-	const struct vm *vm;
-	uintptr_t stack_lo, stack_hi;
-	uintptr_t ctx_lo, ctx_hi;
-};
-
-static inline bool in_range(uintptr_t lo, uintptr_t hi, uint64_t addr, uint64_t len)
-{
-	return addr >= lo && addr <= hi && len <= hi - addr;
-}
-
-static inline bool mem_ok(const struct run *rs, uint64_t addr, uint64_t len, bool write)
-{
-	const struct vm *vm = rs->vm;
-
-	if (in_range(rs->stack_lo, rs->stack_hi, addr, len) ||
-	    in_range(rs->ctx_lo, rs->ctx_hi, addr, len))
-		return true;
-	return vm->mem_check_fn && vm->mem_check_fn(vm->mem_check_user, addr, len, write);
-}
-
-static int fault(struct vm_fault *f, uint32_t pc, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fault(struct vm_fault *f, uint32_t pc, int err, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (f) {
-		f->pc = pc;
-		f->err = err;
-		n = snprintf(f->msg, sizeof(f->msg), "insn %u: ", pc);
-		va_start(ap, fmt);
-		vsnprintf(f->msg + n, sizeof(f->msg) - (size_t)n, fmt, ap);
-		va_end(ap);
-	}
-	errno = err;
-	return -err;
-}
-
 static inline uint64_t sdiv64(uint64_t a, uint64_t b)
 {
 	if (b == 0)
@@ -111,8 +70,9 @@ int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	unsigned int depth = 0;
 	const struct vm_op *const ops = vm->ops;
 	const struct vm_op *op = ops;
-	struct run rs = {
+	struct vm_run rs = {
 		.vm = vm,
+		.fault = fault_out,
 		.stack_lo = (uintptr_t)stack,
 		.stack_hi = (uintptr_t)stack + sizeof(stack),
 		.ctx_lo = (uintptr_t)ctx,
@@ -140,12 +100,8 @@ int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	} while (0)
 #define CHECK_MEM(a, size, write)                                                                  \
 	do {                                                                                       \
-		if (__builtin_expect(!mem_ok(&rs, (a), (size), (write)), 0))                       \
-			return fault(fault_out, PC, EFAULT,                                        \
-				     "%s of %d bytes at 0x%llx is outside the stack, the "         \
-				     "context and allowed memory",                                 \
-				     (write) ? "write" : "read", (int)(size),                      \
-				     (unsigned long long)(a));                                     \
+		if (__builtin_expect(!vm_mem_ok(&rs, PC, (a), (size), (write)), 0))                \
+			return -EFAULT;                                                            \
 	} while (0)
 #define LOAD(type, ext)                                                                            \
 	do {                                                                                       \
@@ -169,7 +125,7 @@ int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 		addr = DST + (uint64_t)(int64_t)op->off;                                           \
 		CHECK_MEM(addr, sizeof(type), true);                                               \
 		if (addr % sizeof(type))                                                           \
-			return fault(fault_out, PC, EFAULT,                                        \
+			return vm_fault_set(fault_out, PC, EFAULT,                                        \
 				     "misaligned atomic access at 0x%llx",                         \
 				     (unsigned long long)addr);                                    \
 	} while (0)
@@ -268,7 +224,7 @@ int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	op_LOAD_ACQ_##S : addr = SRC + (uint64_t)(int64_t)op->off;                                 \
 	CHECK_MEM(addr, sizeof(T), false);                                                         \
 	if (addr % sizeof(T))                                                                      \
-		return fault(fault_out, PC, EFAULT, "misaligned load-acquire at 0x%llx",           \
+		return vm_fault_set(fault_out, PC, EFAULT, "misaligned load-acquire at 0x%llx",           \
 			     (unsigned long long)addr);                                            \
 	DST = __atomic_load_n((T *)(uintptr_t)addr, __ATOMIC_ACQUIRE);                             \
 	NEXT;                                                                                      \
@@ -362,7 +318,7 @@ op_JA:
 op_CALLX:
 	val = DST;
 	if (val > VM_MAX_HELPER_ID || !vm->helpers[val].fn)
-		return fault(fault_out, PC, ENOENT, "callx to unregistered helper %llu",
+		return vm_fault_set(fault_out, PC, ENOENT, "callx to unregistered helper %llu",
 			     (unsigned long long)val);
 	goto call_helper;
 op_CALL_HELPER:
@@ -374,7 +330,7 @@ call_helper:
 	NEXT;
 op_CALL_LOCAL:
 	if (depth + 1 >= VM_MAX_FRAMES)
-		return fault(fault_out, PC, E2BIG, "call depth exceeds %d frames", VM_MAX_FRAMES);
+		return vm_fault_set(fault_out, PC, E2BIG, "call depth exceeds %d frames", VM_MAX_FRAMES);
 	frames[depth] = (struct frame){
 		.ret_pc = PC + 1,
 		.saved = { reg[6], reg[7], reg[8], reg[9] },
@@ -393,7 +349,7 @@ op_EXIT:
 	op = ops + frames[depth].ret_pc;
 	goto *dispatch[op->kind];
 op_INVALID:
-	return fault(fault_out, PC, EINVAL, "reached an instruction slot that is not code");
+	return vm_fault_set(fault_out, PC, EINVAL, "reached an instruction slot that is not code");
 done:
 	*ret = reg[0];
 	return 0;

@@ -65,6 +65,24 @@ struct vm_op {
 	uint64_t imm;
 };
 
+/* The state of one run, shared by the interpreter and JIT-compiled code. */
+struct vm_run {
+	const struct vm *vm;
+	uintptr_t stack_lo, stack_hi;
+	uintptr_t ctx_lo, ctx_hi;
+	struct vm_fault *fault;
+	/* JIT only: rsp after the prologue, local call depth, why and where it stopped. */
+	uint64_t saved_rsp;
+	uint32_t depth;
+	int err;
+	uint32_t fault_pc;
+};
+
+static inline bool vm_in_range(uintptr_t lo, uintptr_t hi, uint64_t addr, uint64_t len)
+{
+	return addr >= lo && addr <= hi && len <= hi - addr;
+}
+
 struct vm_helper {
 	vm_helper_fn fn;
 	char *name;
@@ -83,6 +101,10 @@ struct vm {
 	struct vm_op *ops;
 	uint32_t insn_cnt;
 
+	bool jit_enabled;
+	void *jit_code;
+	size_t jit_size;
+
 	char errmsg[VM_ERRMSG_SIZE];
 };
 
@@ -92,6 +114,19 @@ int vm_error(struct vm *vm, int err, const char *fmt, ...) __attribute__((format
 /* Validates insns and fills vm->ops; on failure vm->errmsg names the index. */
 int vm_decode(struct vm *vm, const struct ebpf_insn *insns, uint32_t insn_cnt,
 	      struct vm_op *ops);
+
+/* Allows or refuses an access; a refusal is recorded in run->fault. */
+bool vm_mem_ok(struct vm_run *run, uint32_t pc, uint64_t addr, uint64_t len, bool write);
+
+/* Records a run-time fault; returns -err with errno set. */
+int vm_fault_set(struct vm_fault *fault, uint32_t pc, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Compiles the decoded program to x86-64 (vm->jit_code); -errno on failure. */
+int vm_jit_compile(struct vm *vm);
+void vm_jit_free(struct vm *vm);
+int vm_jit_exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
+		struct vm_fault *fault);
 
 int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 		 struct vm_fault *fault);

@@ -19,6 +19,43 @@ int vm_error(struct vm *vm, int err, const char *fmt, ...)
 	return -err;
 }
 
+int vm_fault_set(struct vm_fault *fault, uint32_t pc, int err, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (fault) {
+		fault->pc = pc;
+		fault->err = err;
+		n = snprintf(fault->msg, sizeof(fault->msg), "insn %u: ", pc);
+		va_start(ap, fmt);
+		vsnprintf(fault->msg + n, sizeof(fault->msg) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	errno = err;
+	return -err;
+}
+
+bool vm_mem_ok(struct vm_run *run, uint32_t pc, uint64_t addr, uint64_t len, bool write)
+{
+	const struct vm *vm = run->vm;
+
+	if (vm_in_range(run->stack_lo, run->stack_hi, addr, len) ||
+	    vm_in_range(run->ctx_lo, run->ctx_hi, addr, len) ||
+	    (vm->mem_check_fn && vm->mem_check_fn(vm->mem_check_user, addr, len, write)))
+		return true;
+	vm_fault_set(run->fault, pc, EFAULT,
+		     "%s of %llu bytes at 0x%llx is outside the stack, the context and allowed "
+		     "memory",
+		     write ? "write" : "read", (unsigned long long)len, (unsigned long long)addr);
+	return false;
+}
+
+bool vm_mem_allow_all(void *user, uint64_t addr, uint64_t len, bool write)
+{
+	return true;
+}
+
 struct vm *vm__new(void)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -26,11 +63,15 @@ struct vm *vm__new(void)
 	if (!vm)
 		return NULL;
 	vm->unwind_helper = -1;
+#if defined(__x86_64__)
+	vm->jit_enabled = true;
+#endif
 	return vm;
 }
 
 static void vm_unload(struct vm *vm)
 {
+	vm_jit_free(vm);
 	free(vm->insns);
 	free(vm->ops);
 	vm->insns = NULL;
@@ -93,6 +134,23 @@ int vm__set_mem_check(struct vm *vm, vm_mem_check_fn fn, void *user)
 	return 0;
 }
 
+int vm__set_jit(struct vm *vm, bool enable)
+{
+	if (vm->ops)
+		return vm_error(vm, EBUSY, "the engine must be chosen before loading");
+#if !defined(__x86_64__)
+	if (enable)
+		return vm_error(vm, ENOTSUP, "no JIT for this architecture");
+#endif
+	vm->jit_enabled = enable;
+	return 0;
+}
+
+bool vm__jit_enabled(const struct vm *vm)
+{
+	return vm->jit_enabled;
+}
+
 int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt)
 {
 	struct ebpf_insn *copy;
@@ -123,7 +181,12 @@ int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt)
 	vm->insns = copy;
 	vm->ops = ops;
 	vm->insn_cnt = (uint32_t)insn_cnt;
-	return 0;
+	if (vm->jit_enabled) {
+		r = vm_jit_compile(vm);
+		if (r < 0)
+			vm_unload(vm);
+	}
+	return r;
 }
 
 const char *vm__strerror(const struct vm *vm)
@@ -140,5 +203,7 @@ int vm__exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 		errno = ENOEXEC;
 		return -ENOEXEC;
 	}
+	if (vm->jit_code)
+		return vm_jit_exec(vm, ctx, ctx_len, ret, fault);
 	return vm_interpret(vm, ctx, ctx_len, ret, fault);
 }

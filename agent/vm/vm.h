@@ -50,6 +50,12 @@ typedef int (*vm_lddw_fn)(void *user, unsigned int src, int32_t imm, int32_t nex
  */
 typedef bool (*vm_mem_check_fn)(void *user, uint64_t addr, uint64_t len, bool write);
 
+/*
+ * The memory check for programs the kernel verifier has accepted: every
+ * access is allowed, and JIT-compiled code carries no checks at all.
+ */
+bool vm_mem_allow_all(void *user, uint64_t addr, uint64_t len, bool write);
+
 /* Where and why a run stopped early. */
 struct vm_fault {
 	uint32_t pc;
@@ -69,8 +75,16 @@ int vm__set_lddw_resolver(struct vm *vm, vm_lddw_fn fn, void *user);
 int vm__set_mem_check(struct vm *vm, vm_mem_check_fn fn, void *user);
 
 /*
- * Validates and pre-decodes insn_cnt instructions (a copy is kept). lddw with
- * src 4 (a function) loads the absolute instruction index of that function.
+ * Chooses the engine: the x86-64 JIT (the default where there is one) or the
+ * interpreter, which stays the reference. Before vm__load().
+ */
+int vm__set_jit(struct vm *vm, bool enable);
+bool vm__jit_enabled(const struct vm *vm);
+
+/*
+ * Validates and pre-decodes insn_cnt instructions (a copy is kept), then
+ * compiles them when the JIT is on. lddw with src 4 (a function) loads the
+ * absolute instruction index of that function.
  */
 int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt);
 /* The message of the last failed call on this VM (load, registration). */

@@ -26,9 +26,10 @@ static int usage(FILE *out)
 		"  asm FILE [-o OUT]             assemble FILE; write instructions to OUT\n"
 		"                                (binary) or print them as 64-bit words\n"
 		"  disasm FILE                   disassemble a binary or word-list FILE\n"
-		"  run [--interp] FILE           run a data file (or plain assembly) and\n"
+		"  run [--interp|--jit] FILE     run a data file (or plain assembly) and\n"
 		"                                print r0\n"
-		"  conformance [--interp] PATH.. check .data files (directories searched)\n"
+		"  conformance [--interp|--jit] PATH...\n"
+		"                                check .data files (directories searched)\n"
 		"  selftest                      check the VM on built-in programs\n"
 		"  help                          show this text\n");
 	return out == stdout ? 0 : 2;
@@ -48,19 +49,26 @@ static int error(const char *fmt, ...)
 	return 1;
 }
 
-/* Parses [--interp] before the operands; the interpreter is the only engine. */
-static int engine_options(int argc, char **argv)
+/* Parses [--interp|--jit] before the operands; the JIT is the default where there is one. */
+static int engine_options(int argc, char **argv, bool *jit)
 {
 	static const struct option opts[] = {
 		{ "interp", no_argument, NULL, 'i' },
+		{ "jit", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
+#if defined(__x86_64__)
+	*jit = true;
+#else
+	*jit = false;
+#endif
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'i')
+		if (c != 'i' && c != 'j')
 			return -1;
+		*jit = c == 'j';
 	}
 	return 0;
 }
@@ -180,9 +188,10 @@ static int do_run(int argc, char **argv)
 	struct test_data td;
 	uint64_t r0;
 	size_t len;
+	bool jit;
 	int r;
 
-	if (engine_options(argc, argv) < 0 || optind != argc - 1)
+	if (engine_options(argc, argv, &jit) < 0 || optind != argc - 1)
 		return usage(stderr);
 	if (read_text(argv[optind], &text, &len))
 		return 1;
@@ -202,7 +211,7 @@ static int do_run(int argc, char **argv)
 	free(text);
 	if (r < 0)
 		return error("%s: %s", argv[optind], err);
-	r = conformance__run(&td, &r0, msg);
+	r = conformance__run(&td, jit, &r0, msg);
 	testdata__free(&td);
 	if (r < 0)
 		return error("%s: %s", argv[optind], msg);
@@ -212,9 +221,11 @@ static int do_run(int argc, char **argv)
 
 static int do_conformance(int argc, char **argv)
 {
-	if (engine_options(argc, argv) < 0 || optind >= argc)
+	bool jit;
+
+	if (engine_options(argc, argv, &jit) < 0 || optind >= argc)
 		return usage(stderr);
-	return conformance__run_paths(argv + optind, argc - optind, stdout) ? 1 : 0;
+	return conformance__run_paths(argv + optind, argc - optind, jit, stdout) ? 1 : 0;
 }
 
 /* Programs whose results pin down the ISA's corner cases. */
@@ -250,16 +261,28 @@ static const struct {
 	{ "wild-pointer-faults", "-- asm\nmov %r1, 4096\nldxdw %r0, [%r1]\nexit\n-- error\n" },
 };
 
+/* Every built-in program on the interpreter and, where there is one, the JIT. */
 static int do_selftest(int argc, char **argv)
 {
-	int failed = 0, n = (int)(sizeof(selftests) / sizeof(selftests[0]));
+	int n = (int)(sizeof(selftests) / sizeof(selftests[0]));
+	int failed = 0, total = 0;
+	char name[128];
 
 	if (argc != 1)
 		return usage(stderr);
-	for (int i = 0; i < n; i++)
-		if (!conformance__check(selftests[i].name, selftests[i].text, stdout))
-			failed++;
-	printf("%d passed, %d failed\n", n - failed, failed);
+	for (int jit = 0; jit <= 1; jit++) {
+#if !defined(__x86_64__)
+		if (jit)
+			break;
+#endif
+		for (int i = 0; i < n; i++, total++) {
+			snprintf(name, sizeof(name), "%s-%s", jit ? "jit" : "interp",
+				 selftests[i].name);
+			if (!conformance__check(name, selftests[i].text, jit, stdout))
+				failed++;
+		}
+	}
+	printf("%d passed, %d failed\n", total - failed, failed);
 	return failed ? 1 : 0;
 }
 

@@ -20,7 +20,8 @@ static uint64_t unwind(uint64_t r1, uint64_t r2, uint64_t r3, uint64_t r4, uint6
 	return r1;
 }
 
-int conformance__run(const struct test_data *td, uint64_t *r0, char msg[RUN_ERRMSG_SIZE])
+int conformance__run(const struct test_data *td, bool jit, uint64_t *r0,
+		     char msg[RUN_ERRMSG_SIZE])
 {
 	const char *names[TESTDATA_MAX_MAPS];
 	struct asm_maps maps = { .names = names, .cnt = td->map_cnt };
@@ -52,7 +53,9 @@ int conformance__run(const struct test_data *td, uint64_t *r0, char msg[RUN_ERRM
 			 strerror(errno));
 		goto out;
 	}
-	r = vm__register_helper(vm, UNWIND_HELPER, "unwind", unwind);
+	r = vm__set_jit(vm, jit);
+	if (r == 0)
+		r = vm__register_helper(vm, UNWIND_HELPER, "unwind", unwind);
 	if (r == 0)
 		r = vm__set_unwind_helper(vm, UNWIND_HELPER);
 	if (r == 0 && td->map_cnt)
@@ -84,7 +87,7 @@ out:
 	return r;
 }
 
-bool conformance__check(const char *name, const char *text, FILE *out)
+bool conformance__check(const char *name, const char *text, bool jit, FILE *out)
 {
 	char err[TESTDATA_ERRMSG_SIZE], msg[RUN_ERRMSG_SIZE];
 	struct test_data td;
@@ -97,7 +100,7 @@ bool conformance__check(const char *name, const char *text, FILE *out)
 		fprintf(out, "FAIL %s: bad data file: %s\n", name, err);
 		return false;
 	}
-	r = conformance__run(&td, &r0, msg);
+	r = conformance__run(&td, jit, &r0, msg);
 	if (td.has_error && r < 0) {
 		pass = true;
 		fprintf(out, "PASS %s\n", name);
@@ -120,6 +123,7 @@ bool conformance__check(const char *name, const char *text, FILE *out)
 
 struct counts {
 	int passed, failed;
+	bool jit;
 };
 
 static bool has_suffix(const char *s, const char *suffix)
@@ -145,7 +149,7 @@ static void check_file(const char *path, struct counts *c, FILE *out)
 		c->failed++;
 		return;
 	}
-	if (conformance__check(name, text, out))
+	if (conformance__check(name, text, c->jit, out))
 		c->passed++;
 	else
 		c->failed++;
@@ -191,9 +195,9 @@ static void check_path(const char *path, struct counts *c, FILE *out)
 	free(entries);
 }
 
-int conformance__run_paths(char *const *paths, int npaths, FILE *out)
+int conformance__run_paths(char *const *paths, int npaths, bool jit, FILE *out)
 {
-	struct counts c = { 0 };
+	struct counts c = { .jit = jit };
 
 	for (int i = 0; i < npaths; i++)
 		check_path(paths[i], &c, out);
