@@ -15,6 +15,7 @@
 
 #include "asm.h"
 #include "conformance.h"
+#include "fuzzdiff.h"
 #include "testdata.h"
 #include "vm.h"
 
@@ -31,6 +32,9 @@ static int usage(FILE *out)
 		"  conformance [--interp|--jit] PATH...\n"
 		"                                check .data files (directories searched)\n"
 		"  selftest                      check the VM on built-in programs\n"
+		"  fuzz-diff [--count N] [--seed S]\n"
+		"                                compare JIT and interpreter on N random\n"
+		"                                programs (default 10000, seed 1)\n"
 		"  help                          show this text\n");
 	return out == stdout ? 0 : 2;
 }
@@ -286,6 +290,34 @@ static int do_selftest(int argc, char **argv)
 	return failed ? 1 : 0;
 }
 
+static int do_fuzz_diff(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' },
+		{ "seed", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t count = 10000, seed = 1;
+	char *end;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (c != 'c' && c != 's')
+			return usage(stderr);
+		errno = 0;
+		*(c == 'c' ? &count : &seed) = strtoull(optarg, &end, 0);
+		if (*end || errno || !*optarg)
+			return error("'%s' is not a number", optarg);
+	}
+	if (optind != argc)
+		return usage(stderr);
+#if !defined(__x86_64__)
+	return error("there is no JIT on this architecture");
+#endif
+	return fuzzdiff__run(count, seed, stdout) ? 1 : 0;
+}
+
 static int do_help(int argc, char **argv)
 {
 	return usage(stdout);
@@ -296,7 +328,8 @@ static const struct cmd {
 	int (*fn)(int argc, char **argv);
 } cmds[] = {
 	{ "asm", do_asm },	     { "disasm", do_disasm },	  { "run", do_run },
-	{ "conformance", do_conformance }, { "selftest", do_selftest }, { "help", do_help },
+	{ "conformance", do_conformance }, { "selftest", do_selftest }, { "fuzz-diff", do_fuzz_diff },
+	{ "help", do_help },
 };
 
 int main(int argc, char **argv)
