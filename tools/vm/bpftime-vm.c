@@ -17,6 +17,7 @@
 #include "conformance.h"
 #include "fuzzdiff.h"
 #include "testdata.h"
+#include "vm-bench.h"
 #include "vm.h"
 
 static int usage(FILE *out)
@@ -35,6 +36,8 @@ static int usage(FILE *out)
 		"  fuzz-diff [--count N] [--seed S]\n"
 		"                                compare JIT and interpreter on N random\n"
 		"                                programs (default 10000, seed 1)\n"
+		"  bench                         time the benchmark programs: interpreter,\n"
+		"                                JIT and native code side by side\n"
 		"  help                          show this text\n");
 	return out == stdout ? 0 : 2;
 }
@@ -318,6 +321,13 @@ static int do_fuzz_diff(int argc, char **argv)
 	return fuzzdiff__run(count, seed, stdout) ? 1 : 0;
 }
 
+static int do_bench(int argc, char **argv)
+{
+	if (argc != 1)
+		return usage(stderr);
+	return bench__run(stdout) ? 1 : 0;
+}
+
 static int do_help(int argc, char **argv)
 {
 	return usage(stdout);
@@ -329,7 +339,7 @@ static const struct cmd {
 } cmds[] = {
 	{ "asm", do_asm },	     { "disasm", do_disasm },	  { "run", do_run },
 	{ "conformance", do_conformance }, { "selftest", do_selftest }, { "fuzz-diff", do_fuzz_diff },
-	{ "help", do_help },
+	{ "bench", do_bench },	{ "help", do_help },
 };
 
 int main(int argc, char **argv)

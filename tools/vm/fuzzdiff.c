@@ -335,11 +335,11 @@ static void run_engine(const struct gen *g, bool jit, bool trusted, const uint8_
 	if (!o->err)
 		o->err = vm__load(vm, g->insns, g->cnt);
 	if (o->err) {
-		snprintf(o->msg, sizeof(o->msg), "load: %s", vm__strerror(vm));
+		snprintf(o->msg, sizeof(o->msg), "load: %.200s", vm__strerror(vm));
 	} else {
 		o->err = vm__exec(vm, o->buf, BUF_SIZE, &o->r0, &fault);
 		if (o->err)
-			snprintf(o->msg, sizeof(o->msg), "run: %s", fault.msg);
+			snprintf(o->msg, sizeof(o->msg), "run: %.200s", fault.msg);
 	}
 	vm__free(vm);
 }
