@@ -57,6 +57,8 @@ struct jit {
 	uint32_t *addrs;
 	uint32_t *new_addrs;
 	uint32_t epilogue, new_epilogue;
+	/* Instructions something jumps or calls to: never fused into a pair. */
+	uint8_t *is_target;
 	bool checked;
 	bool first_pass;
 };
@@ -411,26 +413,44 @@ static void emit_shift_reg(struct jit *j, int ext, bool w, int dst, int src)
 
 /*
  * Division and modulo with eBPF semantics: x/0 = 0, x%0 = x, signed
- * INT_MIN/-1 = INT_MIN and INT_MIN%-1 = 0 (x86 would trap on both).
- * The divisor goes to r11, rax and rdx are saved around the division.
+ * INT_MIN/-1 = INT_MIN and INT_MIN%-1 = 0 (x86 would trap on both). The
+ * divisor goes to r11; rax and rdx are kept in r9 and r10 around the divide.
+ * A constant divisor needs no run-time guard at all.
  */
 static void emit_div(struct jit *j, bool w, bool mod, bool sign, int dst, bool reg, int src,
 		     int32_t imm)
 {
-	size_t zero, minus1, done1, done2;
+	size_t zero = 0, minus1 = 0, done1, done2 = 0;
+	bool guard = reg || imm == 0 || (sign && imm == -1);
 
+	if (!reg && imm == 0) {
+		/* x / 0 = 0, x % 0 = x */
+		if (mod) {
+			if (!w)
+				zext32(j, dst);
+		} else {
+			alu_rr(j, 0x31, false, dst, dst);
+		}
+		return;
+	}
 	if (reg)
 		mov_rr(j, w, R11, src);
 	else
 		mov_ri(j, w, R11, imm);
-	push(j, RAX);
-	push(j, RDX);
+	if (dst != RAX)
+		mov_rr(j, true, R9, RAX);
+	if (dst != RDX)
+		mov_rr(j, true, R10, RDX);
 	mov_rr(j, w, RAX, dst);
-	alu_rr(j, 0x85, w, R11, R11); /* test r11, r11 */
-	zero = jcc_fwd(j, CC_E);
+	if (guard) {
+		alu_rr(j, 0x85, w, R11, R11); /* test r11, r11 */
+		zero = jcc_fwd(j, CC_E);
+		if (sign) {
+			alu_ri(j, 7, w, R11, -1); /* cmp r11, -1 */
+			minus1 = jcc_fwd(j, CC_E);
+		}
+	}
 	if (sign) {
-		alu_ri(j, 7, w, R11, -1); /* cmp r11, -1 */
-		minus1 = jcc_fwd(j, CC_E);
 		if (w)
 			emit2(j, 0x48, 0x99); /* cqo */
 		else
@@ -445,30 +465,34 @@ static void emit_div(struct jit *j, bool w, bool mod, bool sign, int dst, bool r
 		modrm_reg(j, 6, R11); /* div r11 */
 	}
 	mov_rr(j, w, R11, mod ? RDX : RAX);
-	done1 = jcc_fwd(j, -1);
-	if (sign) {
-		jcc_here(j, minus1);
-		/* x / -1 = -x (wrapping), x % -1 = 0 */
-		if (mod) {
-			alu_rr(j, 0x31, false, R11, R11);
-		} else {
-			mov_rr(j, w, R11, RAX);
-			rex(j, w, 0, R11, false);
-			emit1(j, 0xf7);
-			modrm_reg(j, 3, R11); /* neg r11 */
+	if (guard) {
+		done1 = jcc_fwd(j, -1);
+		if (sign) {
+			jcc_here(j, minus1);
+			/* x / -1 = -x (wrapping), x % -1 = 0 */
+			if (mod) {
+				alu_rr(j, 0x31, false, R11, R11);
+			} else {
+				mov_rr(j, w, R11, RAX);
+				rex(j, w, 0, R11, false);
+				emit1(j, 0xf7);
+				modrm_reg(j, 3, R11); /* neg r11 */
+			}
+			done2 = jcc_fwd(j, -1);
 		}
-		done2 = jcc_fwd(j, -1);
+		jcc_here(j, zero);
+		if (mod)
+			mov_rr(j, w, R11, RAX);
+		else
+			alu_rr(j, 0x31, false, R11, R11);
+		jcc_here(j, done1);
+		if (sign)
+			jcc_here(j, done2);
 	}
-	jcc_here(j, zero);
-	if (mod)
-		mov_rr(j, w, R11, RAX);
-	else
-		alu_rr(j, 0x31, false, R11, R11);
-	jcc_here(j, done1);
-	if (sign)
-		jcc_here(j, done2);
-	pop(j, RDX);
-	pop(j, RAX);
+	if (dst != RAX)
+		mov_rr(j, true, RAX, R9);
+	if (dst != RDX)
+		mov_rr(j, true, RDX, R10);
 	mov_rr(j, w, dst, R11);
 }
 
@@ -767,7 +791,7 @@ static void emit_exit(struct jit *j)
 	emit1(j, 0xc3);
 }
 
-static void emit_jcc(struct jit *j, const struct ebpf_insn *in, int32_t target)
+static void emit_jcc(struct jit *j, const struct ebpf_insn *in, int32_t target, bool invert)
 {
 	static const int8_t cc[16] = {
 		[EBPF_JEQ >> 4] = CC_E,	  [EBPF_JNE >> 4] = CC_NE, [EBPF_JGT >> 4] = CC_A,
@@ -795,7 +819,68 @@ static void emit_jcc(struct jit *j, const struct ebpf_insn *in, int32_t target)
 	} else {
 		alu_ri(j, 7, w, dst, in->imm);
 	}
-	jmp_insn(j, cc[op >> 4], target);
+	jmp_insn(j, invert ? cc[op >> 4] ^ 1 : cc[op >> 4], target);
+}
+
+/*
+ * Pairs of instructions that x86 does in one; the second must not be a jump
+ * target. Returns true when pc and pc + 1 were emitted together.
+ */
+static bool emit_fused(struct jit *j, uint32_t pc)
+{
+	const struct ebpf_insn *a = &j->vm->insns[pc], *b = a + 1;
+	const struct vm_op *op = &j->vm->ops[pc];
+
+	if (pc + 1 >= j->vm->insn_cnt || j->is_target[pc + 1])
+		return false;
+
+	/* mov d, s; add d, x|imm  ->  lea d, [s + x|imm] */
+	if (a->code == (EBPF_CLS_ALU64 | EBPF_MOV | EBPF_X) && !a->off &&
+	    (b->code == (EBPF_CLS_ALU64 | EBPF_ADD | EBPF_X) ||
+	     b->code == (EBPF_CLS_ALU64 | EBPF_ADD | EBPF_K)) &&
+	    b->dst == a->dst && a->src != EBPF_REG_FP && a->dst != a->src &&
+	    (EBPF_SRC(b->code) == EBPF_K || (b->src != a->dst && b->src != EBPF_REG_FP))) {
+		int d = reg_map[a->dst], base = reg_map[a->src];
+
+		if (EBPF_SRC(b->code) == EBPF_X) {
+			int index = reg_map[b->src];
+
+			/*
+			 * lea d, [base + index]: two components, no displacement
+			 * (a 3-component lea is slower). rbp/r13 as base need a
+			 * displacement, so swap them into the index.
+			 */
+			if ((base & 7) == RBP) {
+				int t = base;
+
+				base = index;
+				index = t;
+			}
+			if ((base & 7) == RBP) {
+				mov_rr(j, true, d, base);
+				alu_rr(j, 0x01, true, d, index);
+				return true;
+			}
+			emit1(j, (uint8_t)(0x48 | ((d & 8) ? 4 : 0) | ((index & 8) ? 2 : 0) |
+					   ((base & 8) ? 1 : 0)));
+			emit1(j, 0x8d);
+			emit1(j, (uint8_t)(0x04 | (d & 7) << 3));
+			emit1(j, (uint8_t)((index & 7) << 3 | (base & 7)));
+		} else {
+			rex(j, true, d, base, false);
+			emit1(j, 0x8d);
+			modrm_mem(j, d, base, b->imm);
+		}
+		return true;
+	}
+
+	/* jcc +1; ja T  ->  j!cc T */
+	if (op->kind >= VM_OP_JEQ64_IMM && op->kind <= VM_OP_JSLE32_REG &&
+	    op->off == (int32_t)pc + 2 && j->vm->ops[pc + 1].kind == VM_OP_JA) {
+		emit_jcc(j, a, j->vm->ops[pc + 1].off, true);
+		return true;
+	}
+	return false;
 }
 
 static int emit_insn(struct jit *j, uint32_t pc, const struct ebpf_insn *in,
@@ -848,7 +933,7 @@ static int emit_insn(struct jit *j, uint32_t pc, const struct ebpf_insn *in,
 		emit_local_call(j, pc, op->off);
 		return 0;
 	default:
-		emit_jcc(j, in, op->off);
+		emit_jcc(j, in, op->off, false);
 		return 0;
 	}
 }
@@ -906,6 +991,10 @@ static int jit_pass(struct jit *j)
 			/* the second half of an lddw: no code */
 			continue;
 		}
+		if (emit_fused(j, pc)) {
+			j->new_addrs[++pc] = (uint32_t)j->len;
+			continue;
+		}
 		r = emit_insn(j, pc, &vm->insns[pc], &vm->ops[pc]);
 		if (r < 0)
 			return r;
@@ -925,9 +1014,18 @@ int vm_jit_compile(struct vm *vm)
 	j.checked = vm->mem_check_fn != vm_mem_allow_all;
 	j.addrs = calloc(vm->insn_cnt, sizeof(*j.addrs));
 	j.new_addrs = calloc(vm->insn_cnt, sizeof(*j.new_addrs));
-	if (!j.addrs || !j.new_addrs) {
+	j.is_target = calloc(vm->insn_cnt, 1);
+	if (!j.addrs || !j.new_addrs || !j.is_target) {
 		r = vm_error(vm, ENOMEM, "out of memory compiling");
 		goto out;
+	}
+	for (uint32_t pc = 0; pc < vm->insn_cnt; pc++) {
+		const struct vm_op *op = &vm->ops[pc];
+
+		if ((op->kind >= VM_OP_JA && op->kind <= VM_OP_JSLE32_REG) ||
+		    op->kind == VM_OP_CALL_LOCAL ||
+		    (op->kind == VM_OP_LDDW && vm->insns[pc].src == EBPF_PSEUDO_FUNC))
+			j.is_target[op->off] = 1;
 	}
 	/*
 	 * Pass 1 uses only long jumps; later passes shorten the jumps whose
@@ -965,6 +1063,7 @@ out:
 	free(j.buf);
 	free(j.addrs);
 	free(j.new_addrs);
+	free(j.is_target);
 	return r;
 }
 

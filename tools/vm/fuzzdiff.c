@@ -83,6 +83,15 @@ static void gen_alu(struct gen *g, unsigned int nregs)
 		put(g, cls | op, dst, 0, 0, 0);
 		return;
 	}
+	if (op == EBPF_ADD && rnd(g, 2)) {
+		/* mov d, s; add d, x|imm: the JIT fuses the pair into a lea */
+		put(g, EBPF_CLS_ALU64 | EBPF_MOV | EBPF_X, dst, src, 0, 0);
+		if (rnd(g, 2))
+			put(g, EBPF_CLS_ALU64 | EBPF_ADD | EBPF_X, dst, rnd(g, nregs), 0, 0);
+		else
+			put(g, EBPF_CLS_ALU64 | EBPF_ADD | EBPF_K, dst, 0, 0, interesting_imm(g));
+		return;
+	}
 	if (op == EBPF_END) {
 		static const int32_t widths[] = { 16, 32, 64 };
 
@@ -221,6 +230,17 @@ static void gen_one(struct gen *g, unsigned int nregs, bool calls, int depth, si
 			break;
 		}
 		at = gen_jcc_start(g, nregs);
+		if (rnd(g, 3) == 0 && EBPF_OP(g->insns[at].code) != EBPF_JA) {
+			/* jcc +1; ja over: the JIT fuses the pair into an inverted jcc */
+			size_t ja;
+
+			g->insns[at].off = 1;
+			put(g, EBPF_OP_JA, 0, 0, 0, 0);
+			ja = g->cnt - 1;
+			gen_body(g, 1 + rnd(g, 6), nregs, calls, depth + 1);
+			jcc_land(g, ja);
+			break;
+		}
 		gen_body(g, 1 + rnd(g, 6), nregs, calls, depth + 1);
 		jcc_land(g, at);
 		break;
