@@ -21,6 +21,14 @@ struct decoder {
 	uint8_t *lddw_tail;
 };
 
+/* pc + 1 + rel as an instruction index; -1 (outside any program) on overflow. */
+static int32_t rel_target(uint32_t pc, int64_t rel)
+{
+	int64_t t = (int64_t)pc + 1 + rel;
+
+	return t >= 0 && t <= INT32_MAX ? (int32_t)t : -1;
+}
+
 #define insn_error(d, pc, err, fmt, ...) vm_error((d)->vm, err, "insn %u: " fmt, pc, ##__VA_ARGS__)
 
 static int bad_fields(struct decoder *d, uint32_t pc, const char *what)
@@ -302,7 +310,8 @@ static int decode_lddw(struct decoder *d, uint32_t pc)
 	case EBPF_PSEUDO_FUNC:
 		if (next->imm)
 			return bad_fields(d, pc, "of lddw function");
-		op->off = (int32_t)(pc + 1) + in->imm;
+		op->off = rel_target(pc, in->imm);
+		op->imm = (uint64_t)(int64_t)op->off;
 		break;
 	case EBPF_PSEUDO_MAP_FD:
 	case EBPF_PSEUDO_MAP_VALUE:
@@ -369,7 +378,7 @@ static int decode_call(struct decoder *d, uint32_t pc)
 		return 0;
 	case EBPF_PSEUDO_CALL_LOCAL:
 		op->kind = VM_OP_CALL_LOCAL;
-		op->off = (int32_t)(pc + 1) + in->imm;
+		op->off = rel_target(pc, in->imm);
 		return 0;
 	case EBPF_PSEUDO_CALL_KFUNC:
 		return insn_error(d, pc, ENOTSUP, "kfunc call (btf id %d) is not supported",
@@ -393,7 +402,7 @@ static int decode_jmp(struct decoder *d, uint32_t pc)
 		if (reg || in->dst || in->src || (is32 ? in->off : in->imm))
 			return bad_fields(d, pc, "of ja");
 		op->kind = VM_OP_JA;
-		op->off = (int32_t)(pc + 1) + (is32 ? in->imm : in->off);
+		op->off = rel_target(pc, is32 ? in->imm : in->off);
 		return 0;
 	case EBPF_CALL:
 		if (is32)
@@ -417,7 +426,7 @@ static int decode_jmp(struct decoder *d, uint32_t pc)
 	if (!reg && in->src)
 		return bad_fields(d, pc, "src");
 	op->kind = jmp_kind[!is32][opc >> 4][reg];
-	op->off = (int32_t)(pc + 1) + in->off;
+	op->off = rel_target(pc, in->off);
 	op->imm = is32 ? (uint32_t)in->imm : (uint64_t)(int64_t)in->imm;
 	return 0;
 }

@@ -894,7 +894,7 @@ static int emit_insn(struct jit *j, uint32_t pc, const struct ebpf_insn *in,
 	case EBPF_CLS_ALU64:
 		return emit_alu(j, pc, in);
 	case EBPF_CLS_LD:
-		mov_ri64(j, dst, in->src == EBPF_PSEUDO_FUNC ? (uint64_t)op->off : op->imm);
+		mov_ri64(j, dst, op->imm);
 		return 0;
 	case EBPF_CLS_LDX:
 		emit_mem_check(j, pc, src, in->off, size, false);
