@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The D-Bus API: org.bpftime.bpftimed1 at /org/bpftime/bpftimed1, interface
+ * org.bpftime.bpftimed1.Manager. Everything here reads the model; the
+ * Tools and Attachments properties hold what ListTools() and
+ * ListAttachments() return.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "log.h"
+#include "manager.h"
+
+#define BUS_NAME "org.bpftime.bpftimed1"
+#define BUS_PATH "/org/bpftime/bpftimed1"
+#define BUS_INTERFACE "org.bpftime.bpftimed1.Manager"
+
+#define TOOL_SIG "(issuuu)"
+#define PROGRAM_SIG "(iiusssubaub)"
+#define MAP_SIG "(iiussuuuu)"
+#define ATTACHMENT_SIG "(issstttstittussuaubsii)"
+
+static void count_tool(const struct model_tool *t, uint32_t *progs, uint32_t *maps)
+{
+	*progs = *maps = 0;
+	for (const struct model_obj *o = t->objs; o; o = o->next) {
+		*progs += o->kind == MODEL_OBJ_PROG;
+		*maps += o->kind == MODEL_OBJ_MAP;
+	}
+}
+
+struct count_ctx {
+	const struct model_tool *tool;
+	uint32_t n;
+};
+
+static int count_attachment(void *ctx, const struct model_attachment *a)
+{
+	struct count_ctx *c = ctx;
+
+	c->n += a->tool == c->tool;
+	return 0;
+}
+
+static int append_tools(sd_bus_message *reply, const struct model *model)
+{
+	int r = sd_bus_message_open_container(reply, 'a', TOOL_SIG);
+
+	for (const struct model_tool *t = model->tools; r >= 0 && t; t = t->next) {
+		struct count_ctx c = { .tool = t };
+		uint32_t progs, maps;
+
+		count_tool(t, &progs, &maps);
+		model_for_each_attachment(model, count_attachment, &c);
+		r = sd_bus_message_append(reply, TOOL_SIG, (int32_t)t->pid, t->comm, t->exe, progs,
+					  maps, c.n);
+	}
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int append_map_ids(sd_bus_message *reply, const struct model_prog *p)
+{
+	return sd_bus_message_append_array(reply, 'u', p && p->map_ids ? p->map_ids : NULL,
+					   p ? p->map_cnt * sizeof(uint32_t) : 0);
+}
+
+static int append_programs(sd_bus_message *reply, const struct model *model)
+{
+	int r = sd_bus_message_open_container(reply, 'a', PROGRAM_SIG);
+
+	for (const struct model_tool *t = model->tools; r >= 0 && t; t = t->next) {
+		for (const struct model_obj *o = t->objs; r >= 0 && o; o = o->next) {
+			const struct model_prog *p = o->prog;
+
+			if (o->kind != MODEL_OBJ_PROG)
+				continue;
+			r = sd_bus_message_open_container(reply, 'r', "iiusssuba" "ub");
+			if (r >= 0)
+				r = sd_bus_message_append(reply, "iiusssub", (int32_t)t->pid,
+							  (int32_t)o->fd, p->id,
+							  model_prog_type_name(p->type), p->name,
+							  t->comm, p->insn_cnt, p->insns != NULL);
+			if (r >= 0)
+				r = append_map_ids(reply, p);
+			if (r >= 0)
+				r = sd_bus_message_append(reply, "b", p->maps_checked);
+			if (r >= 0)
+				r = sd_bus_message_close_container(reply);
+		}
+	}
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int append_maps(sd_bus_message *reply, const struct model *model)
+{
+	int r = sd_bus_message_open_container(reply, 'a', MAP_SIG);
+
+	for (const struct model_tool *t = model->tools; r >= 0 && t; t = t->next)
+		for (const struct model_obj *o = t->objs; r >= 0 && o; o = o->next)
+			if (o->kind == MODEL_OBJ_MAP)
+				r = sd_bus_message_append(reply, MAP_SIG, (int32_t)t->pid,
+							  (int32_t)o->fd, o->map.id,
+							  model_map_type_name(o->map.type), o->map.name,
+							  o->map.key_size, o->map.value_size,
+							  o->map.max_entries, o->map.flags);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int append_attachment(void *ctx, const struct model_attachment *a)
+{
+	sd_bus_message *reply = ctx;
+	const struct model_prog *p = a->prog;
+	int r;
+
+	r = sd_bus_message_open_container(reply, 'r', "issstttstittussuaubsii");
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "issstttstittussu", (int32_t)a->tool->pid,
+					  a->tool->comm, a->retprobe ? "uretprobe" : "uprobe",
+					  a->site->path, a->site->dev, a->site->ino, a->site->offset,
+					  a->site->symbol, a->site->symbol_offset, (int32_t)a->pid_filter,
+					  a->ref_ctr_offset, a->cookie, p ? p->id : 0,
+					  p ? p->name : "", p ? model_prog_type_name(p->type) : "",
+					  p ? p->insn_cnt : 0);
+	if (r >= 0)
+		r = append_map_ids(reply, p);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "bsii", a->enabled, a->via, (int32_t)a->perf_fd,
+					  (int32_t)a->link_fd);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	return r;
+}
+
+static int append_attachments(sd_bus_message *reply, const struct model *model)
+{
+	int r = sd_bus_message_open_container(reply, 'a', ATTACHMENT_SIG);
+
+	if (r >= 0)
+		r = model_for_each_attachment(model, append_attachment, reply);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+typedef int (*append_fn)(sd_bus_message *reply, const struct model *model);
+
+static int reply_with(sd_bus_message *call, struct manager *m, append_fn fn)
+{
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_return(call, &reply);
+	if (r >= 0)
+		r = fn(reply, &m->model);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_list_tools(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	return reply_with(call, userdata, append_tools);
+}
+
+static int method_list_programs(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	return reply_with(call, userdata, append_programs);
+}
+
+static int method_list_maps(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	return reply_with(call, userdata, append_maps);
+}
+
+static int method_list_attachments(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	return reply_with(call, userdata, append_attachments);
+}
+
+static int property_get(sd_bus *bus, const char *path, const char *interface,
+			const char *property, sd_bus_message *reply, void *userdata,
+			sd_bus_error *error)
+{
+	struct manager *m = userdata;
+
+	if (!strcmp(property, "Version"))
+		return sd_bus_message_append(reply, "s", BPFTIMED_VERSION);
+	if (!strcmp(property, "Tools"))
+		return append_tools(reply, &m->model);
+	if (!strcmp(property, "Attachments"))
+		return append_attachments(reply, &m->model);
+	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
+}
+
+static const sd_bus_vtable manager_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Tools", "a" TOOL_SIG, property_get, 0, 0),
+	SD_BUS_PROPERTY("Attachments", "a" ATTACHMENT_SIG, property_get, 0, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListTools", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a" TOOL_SIG, tools), method_list_tools, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListPrograms", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a" PROGRAM_SIG, programs), method_list_programs, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListMaps", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" MAP_SIG, maps),
+				method_list_maps, 0),
+	SD_BUS_METHOD_WITH_ARGS("ListAttachments", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a" ATTACHMENT_SIG, attachments),
+				method_list_attachments, 0),
+	SD_BUS_VTABLE_END,
+};
+
+int bus_setup(struct manager *m)
+{
+	int r;
+
+	r = sd_bus_open_system(&m->bus);
+	if (r < 0)
+		return log_error_errno(r, "Failed to connect to the system bus: %m");
+	r = sd_bus_add_object_vtable(m->bus, &m->bus_slot, BUS_PATH, BUS_INTERFACE,
+				     manager_vtable, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to add the D-Bus object: %m");
+	r = sd_bus_request_name(m->bus, BUS_NAME, 0);
+	if (r < 0)
+		return log_error_errno(r, "Failed to take the bus name " BUS_NAME ": %m");
+	r = sd_bus_attach_event(m->bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+	if (r < 0)
+		return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+	log_info("Serving D-Bus as " BUS_NAME ".");
+	return 0;
+}

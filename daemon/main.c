@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/* bpftimed: the daemon that watches every eBPF tool and offloads its uprobes. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "manager.h"
+
+static void help(void)
+{
+	printf("Usage: bpftimed [OPTIONS]\n\n"
+	       "Watches every eBPF program, map and uprobe on the system.\n\n"
+	       "  -h --help             show this help\n"
+	       "     --version          show the version\n"
+	       "     --log-level=LEVEL  debug, info, notice, warning, err (default info)\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct manager *m = NULL;
+	int c, level, r;
+
+	log_setup();
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			help();
+			return 0;
+		case 'V':
+			printf("bpftimed %s\n", BPFTIMED_VERSION);
+			return 0;
+		case 'l':
+			level = log_level_from_string(optarg);
+			if (level < 0) {
+				log_error("Unknown log level '%s'.", optarg);
+				return 2;
+			}
+			log_set_max_level(level);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		log_error("bpftimed takes no arguments.");
+		return 2;
+	}
+
+	r = manager_new(&m);
+	if (r >= 0)
+		r = manager_startup(m);
+	if (r >= 0)
+		r = manager_run(m);
+	manager_free(m);
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

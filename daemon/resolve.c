@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: MIT
+/* Kernel ids and probe sites of a tool's objects (see resolve.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "resolve.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+int resolve_dup_fd(pid_t pid, int fd)
+{
+	int pidfd, dup;
+
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return -errno;
+	dup = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (dup < 0)
+		dup = -errno;
+	close(pidfd);
+	return dup;
+}
+
+static int map_info_of(int fd, struct model_map *map)
+{
+	struct bpf_map_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int r = bpf_obj_get_info_by_fd(fd, &info, &len);
+
+	if (r < 0)
+		return r;
+	*map = (struct model_map){
+		.id = info.id,
+		.type = info.type,
+		.key_size = info.key_size,
+		.value_size = info.value_size,
+		.max_entries = info.max_entries,
+		.flags = info.map_flags,
+	};
+	memcpy(map->name, info.name, sizeof(map->name));
+	return 0;
+}
+
+/* The kernel ids of the maps behind the program's lddw map references. */
+static int lddw_map_ids(pid_t pid, const struct model_prog *prog, uint32_t **ids, uint32_t *cnt)
+{
+	uint32_t *out = NULL, n = 0;
+
+	for (uint32_t i = 0; prog->insns && i + 1 < prog->insn_cnt; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+		struct model_map map;
+		uint32_t id, *grown;
+		bool seen = false;
+		int fd, r;
+
+		if (in->code != (BPF_LD | BPF_IMM | BPF_DW))
+			continue;
+		i++;
+		if (in->src_reg != BPF_PSEUDO_MAP_FD && in->src_reg != BPF_PSEUDO_MAP_VALUE)
+			continue;
+		fd = resolve_dup_fd(pid, in->imm);
+		if (fd < 0) {
+			free(out);
+			return fd;
+		}
+		r = map_info_of(fd, &map);
+		id = map.id;
+		close(fd);
+		if (r < 0) {
+			free(out);
+			return r;
+		}
+		for (uint32_t k = 0; k < n; k++)
+			seen |= out[k] == id;
+		if (seen)
+			continue;
+		grown = realloc(out, (n + 1) * sizeof(*out));
+		if (!grown) {
+			free(out);
+			return -ENOMEM;
+		}
+		out = grown;
+		out[n++] = id;
+	}
+	*ids = out;
+	*cnt = n;
+	return 0;
+}
+
+static bool same_set(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb)
+{
+	if (na != nb)
+		return false;
+	for (uint32_t i = 0; i < na; i++) {
+		bool found = false;
+
+		for (uint32_t k = 0; k < nb; k++)
+			found |= a[i] == b[k];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+int resolve_prog(pid_t pid, int fd, struct model_prog *prog)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info), *kernel_ids = NULL, *lddw_ids = NULL, nr, lddw_cnt = 0;
+	int dup, r;
+
+	dup = resolve_dup_fd(pid, fd);
+	if (dup < 0)
+		return dup;
+	r = bpf_obj_get_info_by_fd(dup, &info, &len);
+	if (r < 0)
+		goto out;
+	prog->id = info.id;
+	if (!prog->name[0])
+		memcpy(prog->name, info.name, sizeof(prog->name));
+	if (!prog->type)
+		prog->type = info.type;
+	nr = info.nr_map_ids;
+	if (nr) {
+		kernel_ids = calloc(nr, sizeof(*kernel_ids));
+		if (!kernel_ids) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memset(&info, 0, sizeof(info));
+		info.nr_map_ids = nr;
+		info.map_ids = (uintptr_t)kernel_ids;
+		len = sizeof(info);
+		r = bpf_obj_get_info_by_fd(dup, &info, &len);
+		if (r < 0)
+			goto out;
+		nr = info.nr_map_ids < nr ? info.nr_map_ids : nr;
+	}
+	/* Map ids through the tool's own references, checked against the kernel's. */
+	if (lddw_map_ids(pid, prog, &lddw_ids, &lddw_cnt) == 0 && prog->insns) {
+		prog->maps_checked = same_set(lddw_ids, lddw_cnt, kernel_ids, nr);
+		free(lddw_ids);
+	}
+	free(prog->map_ids);
+	prog->map_ids = kernel_ids;
+	prog->map_cnt = nr;
+	kernel_ids = NULL;
+out:
+	free(kernel_ids);
+	close(dup);
+	return r;
+}
+
+int resolve_map(pid_t pid, int fd, struct model_map *map)
+{
+	int dup = resolve_dup_fd(pid, fd), r;
+
+	if (dup < 0)
+		return dup;
+	r = map_info_of(dup, map);
+	close(dup);
+	return r;
+}
+
+int resolve_prog_by_id(uint32_t id, struct model_prog *prog)
+{
+	struct bpf_prog_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int fd = bpf_prog_get_fd_by_id(id), r;
+
+	if (fd < 0)
+		return fd;
+	r = bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (r == 0) {
+		prog->id = info.id;
+		prog->type = info.type;
+		memcpy(prog->name, info.name, sizeof(prog->name));
+	}
+	close(fd);
+	return r;
+}
+
+int resolve_link(pid_t pid, int fd, uint32_t *id, uint32_t *prog_id)
+{
+	struct bpf_link_info info = { 0 };
+	uint32_t len = sizeof(info);
+	int dup = resolve_dup_fd(pid, fd), r;
+
+	if (dup < 0)
+		return dup;
+	r = bpf_obj_get_info_by_fd(dup, &info, &len);
+	if (r == 0) {
+		*id = info.id;
+		*prog_id = info.prog_id;
+	}
+	close(dup);
+	return r;
+}
+
+void resolve_exe(pid_t pid, char *buf, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/%d/exe", pid);
+	n = readlink(link, buf, size - 1);
+	buf[n > 0 ? n : 0] = 0;
+}
+
+/* The function symbol of an ELF file covering a virtual address. */
+static void elf_symbol(Elf *elf, uint64_t vaddr, struct model_probe_site *site)
+{
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+
+	/* .symtab is the fuller one; .dynsym is what stripped binaries keep. */
+	for (int pass = 0; pass < 2 && !site->symbol[0]; pass++) {
+		uint32_t want = pass ? SHT_DYNSYM : SHT_SYMTAB;
+
+		scn = NULL;
+		while ((scn = elf_nextscn(elf, scn))) {
+			Elf_Data *data;
+
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type != want || !sh.sh_entsize)
+				continue;
+			data = elf_getdata(scn, NULL);
+			if (!data)
+				continue;
+			for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+				GElf_Sym sym;
+				const char *name;
+				int type;
+
+				if (!gelf_getsym(data, (int)i, &sym))
+					break;
+				type = GELF_ST_TYPE(sym.st_info);
+				if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym.st_value ||
+				    vaddr < sym.st_value ||
+				    vaddr >= sym.st_value + (sym.st_size ? sym.st_size : 1))
+					continue;
+				name = elf_strptr(elf, sh.sh_link, sym.st_name);
+				if (!name || !*name)
+					continue;
+				snprintf(site->symbol, sizeof(site->symbol), "%s", name);
+				site->symbol_offset = vaddr - sym.st_value;
+				return;
+			}
+		}
+	}
+}
+
+/* File offset to virtual address through the PT_LOAD segment holding it. */
+static bool elf_offset_to_vaddr(Elf *elf, uint64_t offset, uint64_t *vaddr)
+{
+	size_t n;
+
+	if (elf_getphdrnum(elf, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X))
+			continue;
+		if (offset >= ph.p_offset && offset < ph.p_offset + ph.p_filesz) {
+			*vaddr = offset - ph.p_offset + ph.p_vaddr;
+			return true;
+		}
+	}
+	return false;
+}
+
+int resolve_probe_site(pid_t pid, const char *path, uint64_t offset,
+		       struct model_probe_site *site)
+{
+	char seen_by_tool[PATH_MAX + 64], resolved[PATH_MAX];
+	struct stat st;
+	uint64_t vaddr;
+	Elf *elf;
+	int fd;
+
+	memset(site, 0, sizeof(*site));
+	site->offset = offset;
+	snprintf(site->path, sizeof(site->path), "%s", path);
+	/* The path is the tool's: relative to its cwd, under its root. */
+	if (path[0] == '/')
+		snprintf(seen_by_tool, sizeof(seen_by_tool), "/proc/%d/root%s", pid, path);
+	else
+		snprintf(seen_by_tool, sizeof(seen_by_tool), "/proc/%d/cwd/%s", pid, path);
+	fd = open(seen_by_tool, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) == 0) {
+		site->dev = st.st_dev;
+		site->ino = st.st_ino;
+	}
+	/* A name in our namespace when the tool shares it (the common case). */
+	if (path[0] != '/' && realpath(seen_by_tool, resolved))
+		snprintf(site->path, sizeof(site->path), "%s", resolved);
+
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_offset_to_vaddr(elf, offset, &vaddr))
+		elf_symbol(elf, vaddr, site);
+	elf_end(elf);
+	close(fd);
+	return 0;
+}
