@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inline hooks on x86-64: an entry hook at any instruction of this process
+ * and a return hook on the function it enters, calling back with the
+ * kernel's struct pt_regs as a uprobe program would see it.
+ *
+ * Contract:
+ *  - hook__new() only plans and builds: it decodes the ORIGINAL bytes of the
+ *    site (as the file has them: the kernel may have written 0xcc or a call
+ *    into [uprobes-trampoline] over them in memory), chooses a patch that
+ *    stays valid if the kernel later writes a breakpoint at the address
+ *    (execution may resume at addr + length of the first instruction), and
+ *    builds the trampoline within +-2 GiB. It refuses with a reason when no
+ *    such patch exists.
+ *  - hook__enable()/hook__disable() change the code. A patch of one
+ *    instruction (and a jump into alignment padding) is written with the
+ *    int3 protocol and is safe while other threads run; a patch that spans
+ *    several instructions needs every other thread stopped (the daemon does
+ *    that with ptrace), which the caller promises with HOOK_F_STOPPED.
+ *    hook__disable() puts back exactly the original bytes.
+ *  - Callbacks run on the hooked thread with all general registers and
+ *    flags saved; regs->ip is the probed address and regs->sp the stack
+ *    pointer at it, as for a kernel uprobe. Changes a callback makes to the
+ *    general registers in regs take effect (bpf_override_return). The hook
+ *    path uses no vector registers; callbacks must not either.
+ *  - A return callback sees regs->ax = the return value and regs->ip = the
+ *    address the function returns to, as the kernel's uretprobe does. Per-thread shadow stacks match returns to entries
+ *    by stack pointer, so recursion and longjmp/exceptions past frames are
+ *    handled as the kernel does.
+ *  - A kernel uprobe registered later on the same address writes 0xcc over
+ *    the first byte; until hook__repair() writes the patch again, the kernel
+ *    serves this process (the patch keeps its resume point valid).
+ *  - hook__free() retires a hook: a thread may still be inside its
+ *    trampoline or callback, so neither is ever unmapped or freed.
+ */
+#ifndef BPFTIME_HOOK_H
+#define BPFTIME_HOOK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <asm/ptrace.h>
+
+#define HOOK_ERRMSG_SIZE 256
+/* Original bytes the planner may need from the site. */
+#define HOOK_MAX_ORIG 32
+
+struct hook_site {
+	uint64_t addr; /* the probed instruction in this process */
+	/* The original bytes at addr, from the file. */
+	uint8_t orig[HOOK_MAX_ORIG];
+	size_t orig_len;
+	/*
+	 * The function holding addr and what surrounds it, from the symbol
+	 * table (0: unknown): [func_start, func_end), the end of the previous
+	 * symbol (bytes in [prev_end, func_start) are alignment padding) and
+	 * the start of the next one (padding in [func_end, next_start)).
+	 */
+	uint64_t func_start, func_end;
+	uint64_t prev_end, next_start;
+};
+
+typedef void (*hook_fn)(void *user, struct pt_regs *regs);
+
+struct hook_ops {
+	hook_fn entry; /* NULL: no entry callback */
+	hook_fn ret;   /* NULL: no return hook */
+	void *user;
+};
+
+enum hook_strategy {
+	HOOK_DIRECT, /* the first instruction holds the 5-byte jump */
+	HOOK_CAVE,   /* a 2-byte jump in it leads to a 5-byte jump in padding */
+	HOOK_AFTER,  /* the jump follows the first instruction, whose effect is replayed */
+};
+
+#define HOOK_F_STOPPED (1u << 0) /* no other thread runs: multi-instruction patch allowed */
+
+struct hook;
+
+struct hook *hook__new(const struct hook_site *site, const struct hook_ops *ops,
+		       char err[HOOK_ERRMSG_SIZE]);
+int hook__enable(struct hook *h, unsigned int flags);
+int hook__disable(struct hook *h, unsigned int flags);
+/* Writes an enabled hook's patch again (e.g. over a kernel breakpoint). */
+int hook__repair(struct hook *h, unsigned int flags);
+void hook__free(struct hook *h);
+
+enum hook_strategy hook__strategy(const struct hook *h);
+/* Number of bytes the patch changes (at addr, or where the strategy puts it). */
+size_t hook__patch_len(const struct hook *h);
+
+#endif
