@@ -310,8 +310,12 @@ int resolve_probe_site(pid_t pid, const char *path, uint64_t offset,
 		site->dev = st.st_dev;
 		site->ino = st.st_ino;
 	}
-	/* A name in our namespace when the tool shares it (the common case). */
-	if (path[0] != '/' && realpath(seen_by_tool, resolved))
+	/*
+	 * A canonical name in our namespace when the tool shares it (the common
+	 * case): relative paths and BCC's /proc/PID/root/... forms resolve to
+	 * the file itself. Device and inode stay the identity that counts.
+	 */
+	if (realpath(seen_by_tool, resolved))
 		snprintf(site->path, sizeof(site->path), "%s", resolved);
 
 	elf_version(EV_CURRENT);
