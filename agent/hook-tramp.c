@@ -162,13 +162,20 @@ static void call_dispatch(struct emitter *e, uint64_t arg, uint64_t fn)
 	emit(e, mov_rsp_rbx, sizeof(mov_rsp_rbx));
 }
 
-/* Flags, then every general register, from the struct pt_regs at rsp. */
-static void restore_regs(struct emitter *e)
+/*
+ * Every general register from the struct pt_regs at rsp, and the flags when
+ * they may be live. At a function's entry and at its return they are not
+ * (the ABI does not carry flags across calls), and popfq is the slowest
+ * instruction of the trampoline.
+ */
+static void restore_regs(struct emitter *e, bool flags)
 {
 	static const uint8_t push_rax_popfq[] = { 0x50, 0x9d };
 
-	mov_rsp_slot(e, RAX, offsetof(struct pt_regs, eflags), true);
-	emit(e, push_rax_popfq, sizeof(push_rax_popfq));
+	if (flags) {
+		mov_rsp_slot(e, RAX, offsetof(struct pt_regs, eflags), true);
+		emit(e, push_rax_popfq, sizeof(push_rax_popfq));
+	}
 	for (size_t i = 0; i < sizeof(gprs) / sizeof(gprs[0]); i++)
 		mov_rsp_slot(e, gprs[i].reg, gprs[i].off, true);
 }
@@ -231,7 +238,7 @@ int hook_tramp_build(struct hook *h, char err[HOOK_ERRMSG_SIZE])
 	adjust_rsp(e, -RED_ZONE - REGS_SIZE);
 	save_regs(e, REGS_SIZE + RED_ZONE + (int32_t)h->plan.sp_adjust, h->site.addr);
 	call_dispatch(e, (uint64_t)(uintptr_t)h, (uint64_t)(uintptr_t)hook_entry_dispatch);
-	restore_regs(e);
+	restore_regs(e, h->site.addr != h->site.func_start);
 	adjust_rsp(e, REGS_SIZE + RED_ZONE);
 
 	pthread_mutex_lock(&tramp_lock);
@@ -278,7 +285,7 @@ uint64_t hook_ret_tramp(void)
 	save_regs(e, REGS_SIZE + 8, 0);
 	call_dispatch(e, 0, (uint64_t)(uintptr_t)hook_return_dispatch);
 	mov_rsp_slot(e, RAX, REGS_SIZE, false);
-	restore_regs(e);
+	restore_regs(e, false);
 	adjust_rsp(e, REGS_SIZE);
 	emit1(e, ret);
 	if (alloc_code(0, e->len, &at) == 0 && text_poke_stopped(at, e->buf, e->len) == 0)

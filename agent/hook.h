@@ -18,8 +18,9 @@
  *    several instructions needs every other thread stopped (the daemon does
  *    that with ptrace), which the caller promises with HOOK_F_STOPPED.
  *    hook__disable() puts back exactly the original bytes.
- *  - Callbacks run on the hooked thread with all general registers and
- *    flags saved; regs->ip is the probed address and regs->sp the stack
+ *  - Callbacks run on the hooked thread with all general registers saved,
+ *    and the flags too where they can be live (not at a function's entry
+ *    or return, where the ABI carries none); regs->ip is the probed address and regs->sp the stack
  *    pointer at it, as for a kernel uprobe. Changes a callback makes to the
  *    general registers in regs take effect (bpf_override_return). The hook
  *    path uses no vector registers; callbacks must not either.

@@ -107,6 +107,17 @@ FUNC(hk_call_cb)
 	ret
 END(hk_call_cb)
 
+/* a probe in the middle, between a compare and the jump that reads its flags */
+FUNC(hk_mid)
+	cmp $5, %edi
+	.globl hk_mid_probe
+hk_mid_probe:
+	lea 0x1000(%rdi), %rax
+	jl 1f
+	mov $100, %eax
+1:	ret
+END(hk_mid)
+
 	.section .rodata
 	.p2align 2
 hk_const:

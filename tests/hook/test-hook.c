@@ -39,6 +39,8 @@ TARGET(hk_jcc)
 TARGET(hk_sub)
 TARGET(hk_fact)
 TARGET(hk_call_cb)
+TARGET(hk_mid)
+extern char hk_mid_probe[];
 
 struct target {
 	const char *name;
@@ -164,6 +166,35 @@ Test(hook, replays_sub_rsp_without_padding, .timeout = 10)
 	cr_expect_eq(hk_sub(1), 10);
 	cr_expect_eq(seen.sp_top, seen.ret_ip, "sp replayed through sub $24");
 	cr_assert_eq(hook__disable(h, HOOK_F_STOPPED), 0);
+	hook__free(h);
+}
+
+static void clobber_flags(void *user, struct pt_regs *regs)
+{
+	unsigned long *n = user;
+
+	/* Leave every arithmetic flag set the other way round from a compare of 3 with 5. */
+	__asm__ volatile("cmp %0, %0" : : "r"(*n) : "cc");
+	(*n)++;
+}
+
+Test(hook, mid_function_probe_keeps_flags, .timeout = 10)
+{
+	struct hook_site site = site_of(hk_mid, hk_mid_end, NULL, NULL);
+	unsigned long n = 0;
+	struct hook_ops ops = { .entry = clobber_flags, .user = &n };
+	char err[HOOK_ERRMSG_SIZE];
+	struct hook *h;
+
+	site.addr = (uint64_t)hk_mid_probe;
+	memcpy(site.orig, hk_mid_probe, HOOK_MAX_ORIG);
+	h = hook__new(&site, &ops, err);
+	cr_assert(h, "%s", err);
+	cr_assert_eq(hook__enable(h, 0), 0);
+	cr_expect_eq(hk_mid(3), 3 + 0x1000, "3 < 5 must still jump");
+	cr_expect_eq(hk_mid(10), 100);
+	cr_expect_eq(n, 2);
+	cr_assert_eq(hook__disable(h, 0), 0);
 	hook__free(h);
 }
 

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A tool's uprobe program, loaded into the agent: the VM (JIT by default)
+ * with the kernel's helpers and the tool's own kernel maps, reached through
+ * the fds the daemon passes.
+ *
+ * Contract:
+ *  - agent_prog__load() refuses, with a message naming it, any helper or map
+ *    type the agent does not support: the daemon then keeps the program in
+ *    the kernel. Nothing is refused at run time.
+ *  - agent_prog__run() may be called from any thread, concurrently, from a
+ *    hook: it does not allocate, does not take locks other than the map
+ *    write-back lock, never raises a signal of its own and never crashes on a
+ *    bad pointer the program passes to a probe_read helper.
+ *  - Map values a program looks up are per-run copies written back to the
+ *    kernel when the program returns, under a lock shared by every agent of
+ *    the map, so (*v)++ and atomic adds give exact counts; per-CPU maps show
+ *    the slot of the CPU the thread runs on. BPF_F_MMAPABLE arrays are
+ *    mapped and used in place.
+ *  - Functions return 0 or -errno; load errors come with a message in err.
+ */
+#ifndef BPFTIME_AGENT_PROG_H
+#define BPFTIME_AGENT_PROG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ebpf.h"
+
+#define AGENT_ERRMSG_SIZE 256
+
+/* A kernel map the program refers to, as the daemon describes it. */
+struct agent_map_spec {
+	int fd;		  /* the tool's map, duplicated into this process */
+	uint32_t id;	  /* kernel map id */
+	uint32_t type;	  /* BPF_MAP_TYPE_* */
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t flags;
+};
+
+struct agent_prog_spec {
+	const struct ebpf_insn *insns;
+	size_t insn_cnt;
+	/*
+	 * The maps, in the order the program's lddw instructions name them:
+	 * lddw src 1/2 imm = the tool's fd is translated by the daemon into an
+	 * index into this array (map_fds[i] = the tool's fd).
+	 */
+	const struct agent_map_spec *maps;
+	const int *tool_map_fds;
+	size_t map_cnt;
+	/* Helper programs for output (BPF_PROG_TEST_RUN), -1 when absent. */
+	int ringbuf_output_prog_fd;
+	int perf_output_prog_fd;
+	int trace_printk_prog_fd;
+	bool jit;
+};
+
+/* What a program sees of the probe that ran it. */
+struct agent_probe_info {
+	uint64_t func_ip; /* bpf_get_func_ip: the probed address */
+	uint64_t cookie;  /* bpf_get_attach_cookie */
+};
+
+struct agent_prog;
+
+int agent_prog__load(const struct agent_prog_spec *spec, struct agent_prog **out,
+		     char err[AGENT_ERRMSG_SIZE]);
+void agent_prog__free(struct agent_prog *prog);
+
+/*
+ * Runs the program with ctx = regs (struct pt_regs, x86-64 kernel layout).
+ * Writes back the maps it touched before returning.
+ */
+int agent_prog__run(struct agent_prog *prog, void *regs, const struct agent_probe_info *info,
+		    uint64_t *ret);
+
+#endif
