@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loading a shared object into a running process with ptrace: one thread is
+ * seized and interrupted, made to call dlopen() in its own libc, and put
+ * back exactly as it was (general registers, the full extended state with
+ * XMM/YMM, the signal mask; an interrupted system call restarts as if
+ * nothing happened). The other threads keep running: a thread stopped while
+ * holding the loader's or malloc's lock would deadlock the dlopen.
+ *
+ * Contract: returns 0 with the dlopen handle, or -errno with a message; on
+ * every path the target is left detached and running (or it exited on its
+ * own). The thread chosen is one blocked in a system call when there is
+ * one (it holds no libc lock), else the main thread.
+ */
+#ifndef BPFTIMED_INJECT_H
+#define BPFTIMED_INJECT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define INJECT_ERRMSG_SIZE 512
+
+struct inject_result {
+	uint64_t handle;   /* what the call returned in the target (dlopen: the handle) */
+	pid_t tid;	   /* the thread that ran it */
+	uint64_t stop_ns;  /* how long that thread was stopped */
+};
+
+int inject_library(pid_t pid, const char *path, struct inject_result *res,
+		   char err[INJECT_ERRMSG_SIZE]);
+/* dlclose(handle) in the target, the same way. */
+int inject_unload(pid_t pid, uint64_t handle, struct inject_result *res,
+		  char err[INJECT_ERRMSG_SIZE]);
+
+#endif

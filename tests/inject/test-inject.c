@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The ptrace injector against real processes: single-threaded and 16-thread
+ * targets that check their own YMM registers continuously, 100 load/unload
+ * cycles with the stop time of each, a target blocked in read(), a target of
+ * another uid, and a target killed during the dlopen.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "inject.h"
+
+static const char *target_path, *lib_path, *slow_path;
+
+struct child {
+	pid_t pid;
+	int in, out; /* its stdin (write end) and stdout (read end) */
+};
+
+static void start(struct child *c, const char *threads, const char *seconds, const char *mode,
+		  uid_t uid)
+{
+	int in[2], out[2];
+	char line[64];
+	FILE *f;
+
+	cr_assert_eq(pipe(in), 0);
+	cr_assert_eq(pipe(out), 0);
+	c->pid = fork();
+	cr_assert_geq(c->pid, 0);
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		if (uid && setresuid(uid, uid, uid) < 0)
+			_exit(5);
+		execl(target_path, target_path, threads, seconds, mode, (char *)NULL);
+		_exit(6);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->in = in[1];
+	c->out = out[0];
+	f = fdopen(dup(c->out), "r");
+	cr_assert(fgets(line, sizeof(line), f), "target did not start");
+	cr_assert_str_eq(line, "ready\n");
+	fclose(f);
+	/* Let its threads get into their check loops. */
+	usleep(50000);
+}
+
+static int finish(struct child *c)
+{
+	int status;
+
+	cr_assert_eq(waitpid(c->pid, &status, 0), c->pid);
+	close(c->in);
+	close(c->out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static bool mapped(pid_t pid, const char *path)
+{
+	char maps[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", pid);
+	f = fopen(maps, "r");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, path) != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void setup(void)
+{
+	target_path = getenv("INJECT_TARGET");
+	lib_path = getenv("INJECT_LIB");
+	slow_path = getenv("INJECT_SLOW_LIB");
+	if (geteuid() != 0)
+		cr_skip_test("ptrace injection into other processes needs root");
+	cr_assert(target_path && lib_path && slow_path, "INJECT_* not set");
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+Test(inject, single_threaded, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE];
+	struct child c;
+
+	start(&c, "1", "2", "spin", 0);
+	cr_assert_eq(inject_library(c.pid, lib_path, &res, err), 0, "%s", err);
+	cr_expect_neq(res.handle, 0);
+	cr_expect(mapped(c.pid, lib_path));
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
+Test(inject, sixteen_threads_100_cycles, .init = setup, .timeout = 120)
+{
+	uint64_t stops[200];
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE];
+	struct child c;
+	int n = 0;
+
+	start(&c, "16", "8", "spin", 0);
+	for (int i = 0; i < 100; i++) {
+		cr_assert_eq(inject_library(c.pid, lib_path, &res, err), 0, "cycle %d: %s", i, err);
+		stops[n++] = res.stop_ns;
+		cr_assert_eq(inject_unload(c.pid, res.handle, &res, err), 0, "cycle %d: %s", i,
+			     err);
+		stops[n++] = res.stop_ns;
+	}
+	cr_expect(!mapped(c.pid, lib_path), "unloaded after the last cycle");
+	qsort(stops, (size_t)n, sizeof(stops[0]), cmp_u64);
+	cr_log_info("16-thread target: %d stops, median %.2f ms, max %.2f ms", n,
+	       stops[n / 2] / 1e6, stops[n - 1] / 1e6);
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
+Test(inject, blocked_in_read, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE], line[64];
+	struct child c;
+	FILE *f;
+
+	start(&c, "1", "0", "read", 0);
+	cr_assert_eq(inject_library(c.pid, lib_path, &res, err), 0, "%s", err);
+	cr_expect(mapped(c.pid, lib_path));
+	/* The interrupted read() restarted: it still gets the line. */
+	cr_assert_eq(write(c.in, "go\n", 3), 3);
+	f = fdopen(dup(c.out), "r");
+	cr_assert(fgets(line, sizeof(line), f));
+	cr_expect_str_eq(line, "read done\n");
+	fclose(f);
+	cr_expect_eq(finish(&c), 0);
+}
+
+Test(inject, other_uid, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE];
+	struct child c;
+
+	start(&c, "4", "2", "spin", 65534);
+	cr_assert_eq(inject_library(c.pid, lib_path, &res, err), 0, "%s", err);
+	cr_expect(mapped(c.pid, lib_path));
+	cr_expect_eq(finish(&c), 0);
+}
+
+struct killer {
+	pid_t pid;
+};
+
+static void *kill_soon(void *arg)
+{
+	struct killer *k = arg;
+
+	usleep(100000);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+Test(inject, target_dies_during_dlopen, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE];
+	struct child c;
+	struct killer k;
+	pthread_t th;
+	int r;
+
+	start(&c, "2", "10", "spin", 0);
+	k.pid = c.pid;
+	pthread_create(&th, NULL, kill_soon, &k);
+	/* The slow constructor keeps dlopen busy for 300 ms: the kill lands inside. */
+	r = inject_library(c.pid, slow_path, &res, err);
+	pthread_join(th, NULL);
+	cr_expect_eq(r, -ESRCH, "returned %d: %s", r, err);
+	cr_expect(strstr(err, "exited"), "message: %s", err);
+	cr_expect_eq(finish(&c), 128 + SIGKILL);
+}
+
+Test(inject, missing_library_is_a_clear_error, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE];
+	struct child c;
+
+	start(&c, "1", "2", "spin", 0);
+	cr_expect_eq(inject_library(c.pid, "/nonexistent/libnothing.so", &res, err), -ENOEXEC);
+	cr_expect(strstr(err, "libnothing.so"), "message: %s", err);
+	cr_expect_eq(finish(&c), 0, "the target lives on unharmed");
+}
