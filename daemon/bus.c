@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * The D-Bus API: org.bpftime.bpftimed1 at /org/bpftime/bpftimed1, interface
- * org.bpftime.bpftimed1.Manager. Everything here reads the model; the
- * Tools and Attachments properties hold what ListTools() and
- * ListAttachments() return.
+ * org.bpftime.bpftimed1.Manager. The List* methods and the properties read
+ * the model and the configuration and are open to everyone (the D-Bus policy
+ * lets anyone call them); methods that change state (Reload) are for root
+ * only, checked here as well as by the policy. The Tools and Attachments
+ * properties hold what ListTools() and ListAttachments() return;
+ * AttachmentsChanged carries the new list whenever it changes.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,6 +17,7 @@
 #define BUS_NAME "org.bpftime.bpftimed1"
 #define BUS_PATH "/org/bpftime/bpftimed1"
 #define BUS_INTERFACE "org.bpftime.bpftimed1.Manager"
+#define BUS_ERROR_INVALID_CONFIG "org.bpftime.bpftimed1.InvalidConfiguration"
 
 #define TOOL_SIG "(issuuu)"
 #define PROGRAM_SIG "(iiusssubaub)"
@@ -176,6 +180,77 @@ static int method_list_attachments(sd_bus_message *call, void *userdata, sd_bus_
 	return reply_with(call, userdata, append_attachments);
 }
 
+/* Root only: the policy file already says so; a looser local policy must not open it up. */
+static int check_root(sd_bus_message *call, const char *what, sd_bus_error *error)
+{
+	int r = sd_bus_query_sender_privilege(call, -1);
+
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		const char *sender = sd_bus_message_get_sender(call);
+
+		log_notice("Refused to %s for %s: not root.", what, sender ? sender : "?");
+		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
+					 "Only root may %s bpftimed.", what);
+	}
+	return 0;
+}
+
+static int method_reload(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	char err[CONFIG_ERR_LEN];
+	const char *sender;
+	int r;
+
+	r = check_root(call, "reload", error);
+	if (r < 0)
+		return r;
+	sender = sd_bus_message_get_sender(call);
+	log_info("Reload requested over D-Bus by %s.", sender ? sender : "?");
+	r = manager_reload(m, err, sizeof(err));
+	if (r == -EINVAL)
+		return sd_bus_error_setf(error, BUS_ERROR_INVALID_CONFIG, "%s", err);
+	if (r < 0)
+		return sd_bus_error_set_errnof(error, -r, "%s", err);
+	return sd_bus_reply_method_return(call, NULL);
+}
+
+static int append_strv(sd_bus_message *reply, char *const *l)
+{
+	static char *const empty[] = { NULL };
+
+	return sd_bus_message_append_strv(reply, (char **)(l ? l : empty));
+}
+
+static int property_get_config(sd_bus *bus, const char *path, const char *interface,
+			       const char *property, sd_bus_message *reply, void *userdata,
+			       sd_bus_error *error)
+{
+	static const char *const levels[] = { "emerg",	 "alert",  "crit", "err",
+					      "warning", "notice", "info", "debug" };
+	const struct config *c = &((struct manager *)userdata)->config;
+	int level;
+
+	if (!strcmp(property, "Serve"))
+		return append_strv(reply, c->serve);
+	if (!strcmp(property, "Exclude"))
+		return append_strv(reply, c->exclude);
+	if (!strcmp(property, "InjectDelayUSec"))
+		return sd_bus_message_append(reply, "t", c->inject_delay_usec);
+	if (!strcmp(property, "JIT"))
+		return sd_bus_message_append(reply, "b", c->jit);
+	if (!strcmp(property, "LogLevel")) {
+		level = log_get_max_level();
+		return sd_bus_message_append(reply, "s",
+					     level >= 0 && level < 8 ? levels[level] : "info");
+	}
+	if (!strcmp(property, "ConfigurationFiles"))
+		return append_strv(reply, c->files);
+	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
+}
+
 static int property_get(sd_bus *bus, const char *path, const char *interface,
 			const char *property, sd_bus_message *reply, void *userdata,
 			sd_bus_error *error)
@@ -191,22 +266,76 @@ static int property_get(sd_bus *bus, const char *path, const char *interface,
 	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
 }
 
+#define CONFIG_PROPERTY(name, sig) \
+	SD_BUS_PROPERTY(name, sig, property_get_config, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
+
+/*
+ * Methods marked UNPRIVILEGED: sd-bus would otherwise require CAP_SYS_ADMIN of
+ * every caller on the system bus. Reading is open; Reload checks for root itself.
+ */
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Version", "s", property_get, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Tools", "a" TOOL_SIG, property_get, 0, 0),
-	SD_BUS_PROPERTY("Attachments", "a" ATTACHMENT_SIG, property_get, 0, 0),
-	SD_BUS_METHOD_WITH_ARGS("ListTools", SD_BUS_NO_ARGS,
-				SD_BUS_RESULT("a" TOOL_SIG, tools), method_list_tools, 0),
+	SD_BUS_PROPERTY("Attachments", "a" ATTACHMENT_SIG, property_get, 0,
+			SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
+	CONFIG_PROPERTY("Serve", "as"),
+	CONFIG_PROPERTY("Exclude", "as"),
+	CONFIG_PROPERTY("InjectDelayUSec", "t"),
+	CONFIG_PROPERTY("JIT", "b"),
+	CONFIG_PROPERTY("LogLevel", "s"),
+	CONFIG_PROPERTY("ConfigurationFiles", "as"),
+	SD_BUS_METHOD_WITH_ARGS("ListTools", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" TOOL_SIG, tools),
+				method_list_tools, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListPrograms", SD_BUS_NO_ARGS,
-				SD_BUS_RESULT("a" PROGRAM_SIG, programs), method_list_programs, 0),
+				SD_BUS_RESULT("a" PROGRAM_SIG, programs), method_list_programs,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListMaps", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" MAP_SIG, maps),
-				method_list_maps, 0),
+				method_list_maps, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListAttachments", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT("a" ATTACHMENT_SIG, attachments),
-				method_list_attachments, 0),
+				method_list_attachments, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_SIGNAL_WITH_ARGS("AttachmentsChanged", SD_BUS_ARGS("a" ATTACHMENT_SIG, attachments),
+				0),
 	SD_BUS_VTABLE_END,
 };
+
+int bus_emit_attachments_changed(struct manager *m)
+{
+	sd_bus_message *msg = NULL;
+	int r;
+
+	if (!m->bus)
+		return 0;
+	r = sd_bus_message_new_signal(m->bus, &msg, BUS_PATH, BUS_INTERFACE, "AttachmentsChanged");
+	if (r >= 0)
+		r = append_attachments(msg, &m->model);
+	if (r >= 0)
+		r = sd_bus_send(m->bus, msg, NULL);
+	sd_bus_message_unref(msg);
+	if (r >= 0)
+		r = sd_bus_emit_properties_changed(m->bus, BUS_PATH, BUS_INTERFACE, "Attachments",
+						   NULL);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to signal AttachmentsChanged: %m");
+	return 0;
+}
+
+int bus_emit_config_changed(struct manager *m)
+{
+	int r;
+
+	if (!m->bus)
+		return 0;
+	r = sd_bus_emit_properties_changed(m->bus, BUS_PATH, BUS_INTERFACE, "Serve", "Exclude",
+					   "InjectDelayUSec", "JIT", "LogLevel",
+					   "ConfigurationFiles", NULL);
+	if (r < 0)
+		return log_warning_errno(r, "Failed to signal the new configuration: %m");
+	return 0;
+}
 
 int bus_setup(struct manager *m)
 {

@@ -7,13 +7,19 @@
 #include "log.h"
 #include "manager.h"
 
+/* sysexits.h's EX_CONFIG, as systemd uses it: the unit's RestartPreventExitStatus=. */
+#define EXIT_CONFIG 78
+
 static void help(void)
 {
 	printf("Usage: bpftimed [OPTIONS]\n\n"
 	       "Watches every eBPF program, map and uprobe on the system.\n\n"
 	       "  -h --help             show this help\n"
 	       "     --version          show the version\n"
-	       "     --log-level=LEVEL  debug, info, notice, warning, err (default info)\n");
+	       "     --config=PATH      configuration file (default " BPFTIMED_CONFIG_PATH ");\n"
+	       "                        drop-ins are read from PATH.d/*.conf\n"
+	       "     --log-level=LEVEL  debug, info, notice, warning, err (default info);\n"
+	       "                        overrides LogLevel= in the configuration\n");
 }
 
 int main(int argc, char **argv)
@@ -21,11 +27,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *config_path = BPFTIMED_CONFIG_PATH;
 	struct manager *m = NULL;
-	int c, level, r;
+	int c, level = -1, r;
 
 	log_setup();
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -36,6 +44,13 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("bpftimed %s\n", BPFTIMED_VERSION);
 			return 0;
+		case 'c':
+			if (!*optarg) {
+				log_error("--config= needs a path.");
+				return 2;
+			}
+			config_path = optarg;
+			break;
 		case 'l':
 			level = log_level_from_string(optarg);
 			if (level < 0) {
@@ -53,9 +68,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	r = manager_new(&m);
-	if (r >= 0)
-		r = manager_startup(m);
+	r = manager_new(&m, config_path, level);
+	if (r < 0)
+		return EXIT_FAILURE;
+	/* Refuse to start on a configuration we cannot read rather than serve the wrong binaries. */
+	r = manager_load_config(m);
+	if (r < 0) {
+		manager_free(m);
+		return EXIT_CONFIG;
+	}
+	r = manager_startup(m);
 	if (r >= 0)
 		r = manager_run(m);
 	manager_free(m);

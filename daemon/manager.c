@@ -2,7 +2,10 @@
 /* The daemon's event loop (see manager.h). */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -11,13 +14,16 @@
 #include "manager.h"
 #include "resync.h"
 
-int manager_new(struct manager **ret)
+int manager_new(struct manager **ret, const char *config_path, int log_level_override)
 {
 	struct manager *m = calloc(1, sizeof(*m));
 	int r;
 
 	if (!m)
 		return log_error_errno(-ENOMEM, "Out of memory.");
+	config_init(&m->config);
+	m->config_path = config_path;
+	m->log_level_override = log_level_override;
 	model_init(&m->model);
 	events_init(&m->events, &m->model);
 	r = sd_event_default(&m->event);
@@ -33,6 +39,7 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->resync_source);
 	sd_event_source_unref(m->monitor_source);
 	monitor_reader__free(m->monitor);
@@ -40,8 +47,179 @@ void manager_free(struct manager *m)
 	sd_bus_flush_close_unref(m->bus);
 	events_done(&m->events);
 	model_clear(&m->model);
+	config_done(&m->config);
 	sd_event_unref(m->event);
 	free(m);
+}
+
+/* ---- What changed in one loop iteration ---- */
+
+static int count_one(void *ctx, const struct model_attachment *a)
+{
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+
+/* FNV-1a over what identifies an attachment and what ListAttachments() shows of it. */
+static void hash_bytes(uint64_t *h, const void *p, size_t n)
+{
+	for (const unsigned char *b = p; n--; b++)
+		*h = (*h ^ *b) * 0x100000001b3ULL;
+}
+
+static int hash_attachment(void *ctx, const struct model_attachment *a)
+{
+	uint64_t *h = ctx;
+	uint32_t prog_id = a->prog ? a->prog->id : 0;
+	int32_t pid = a->tool->pid;
+
+	hash_bytes(h, &pid, sizeof(pid));
+	hash_bytes(h, &a->perf_fd, sizeof(a->perf_fd));
+	hash_bytes(h, &a->link_fd, sizeof(a->link_fd));
+	hash_bytes(h, a->site->path, strlen(a->site->path) + 1);
+	hash_bytes(h, &a->site->dev, sizeof(a->site->dev));
+	hash_bytes(h, &a->site->ino, sizeof(a->site->ino));
+	hash_bytes(h, &a->site->offset, sizeof(a->site->offset));
+	hash_bytes(h, a->site->symbol, strlen(a->site->symbol) + 1);
+	hash_bytes(h, &a->retprobe, sizeof(a->retprobe));
+	hash_bytes(h, &a->enabled, sizeof(a->enabled));
+	hash_bytes(h, &a->pid_filter, sizeof(a->pid_filter));
+	hash_bytes(h, &a->cookie, sizeof(a->cookie));
+	hash_bytes(h, &prog_id, sizeof(prog_id));
+	hash_bytes(h, a->via, strlen(a->via) + 1);
+	hash_bytes(h, a->tool->comm, strlen(a->tool->comm) + 1);
+	return 0;
+}
+
+/* ---- Configuration ---- */
+
+static const char *level_name(int level)
+{
+	static const char *const names[] = { "emerg",	"alert",  "crit", "err",
+					     "warning", "notice", "info", "debug" };
+
+	return level >= 0 && level < 8 ? names[level] : "info";
+}
+
+static void format_globs(char *const *globs, const char *none, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; globs && globs[i] && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, "%s%s", i ? " " : "", globs[i]);
+	if (!globs || !globs[0])
+		snprintf(buf, size, "%s", none);
+}
+
+/* Puts the configuration in force: the log level now; the rest is read where it is used. */
+static void apply_config(struct manager *m)
+{
+	char serve[256], exclude[256];
+	size_t nfiles = 0;
+
+	if (m->log_level_override >= 0)
+		log_set_max_level(m->log_level_override);
+	else
+		log_set_max_level(m->config.log_level >= 0 ? m->config.log_level : LOG_INFO);
+	while (m->config.files && m->config.files[nfiles])
+		nfiles++;
+	format_globs(m->config.serve, "(every binary)", serve, sizeof(serve));
+	format_globs(m->config.exclude, "(none)", exclude, sizeof(exclude));
+	log_info("Configuration from %s (%zu file%s read): Serve=%s Exclude=%s "
+		 "InjectDelaySec=%llums JIT=%s LogLevel=%s.",
+		 m->config_path, nfiles, nfiles == 1 ? "" : "s", serve, exclude,
+		 (unsigned long long)(m->config.inject_delay_usec / 1000),
+		 m->config.jit ? "yes" : "no", level_name(log_get_max_level()));
+}
+
+int manager_load_config(struct manager *m)
+{
+	char err[CONFIG_ERR_LEN];
+	struct config c;
+	int r;
+
+	r = config_load(m->config_path, &c, err, sizeof(err));
+	if (r < 0)
+		return log_error_errno(r, "Failed to load the configuration: %s", err);
+	config_done(&m->config);
+	m->config = c;
+	apply_config(m);
+	return 0;
+}
+
+/* "Watching N tools: ..." for systemd's STATUS=; also what STATUS= goes back to after a reload. */
+static void format_status(struct manager *m, char *buf, size_t size)
+{
+	size_t tools = 0, progs = 0, maps = 0, attachments = 0;
+
+	for (const struct model_tool *t = m->model.tools; t; t = t->next) {
+		tools++;
+		for (const struct model_obj *o = t->objs; o; o = o->next) {
+			progs += o->kind == MODEL_OBJ_PROG;
+			maps += o->kind == MODEL_OBJ_MAP;
+		}
+	}
+	(void)model_for_each_attachment(&m->model, count_one, &attachments);
+	snprintf(buf, size,
+		 "Watching %zu eBPF tool%s: %zu program%s, %zu map%s, %zu uprobe attachment%s.",
+		 tools, tools == 1 ? "" : "s", progs, progs == 1 ? "" : "s", maps,
+		 maps == 1 ? "" : "s", attachments, attachments == 1 ? "" : "s");
+}
+
+int manager_reload(struct manager *m, char *err, size_t err_size)
+{
+	struct timespec ts;
+	struct config c;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	/* systemd holds the unit in "reloading" until READY=1 (MONOTONIC_USEC: systemd >= 253). */
+	(void)sd_notifyf(
+		false, "RELOADING=1\nSTATUS=Reloading the configuration.\nMONOTONIC_USEC=%llu",
+		(unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000);
+	r = config_load(m->config_path, &c, err, err_size);
+	if (r < 0) {
+		log_error_errno(
+			r, "Failed to reload the configuration, keeping the one in force: %s", err);
+	} else {
+		config_done(&m->config);
+		m->config = c;
+		apply_config(m);
+		(void)bus_emit_config_changed(m);
+	}
+	format_status(m, m->status, sizeof(m->status));
+	(void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
+	return r;
+}
+
+/*
+ * Runs after every loop iteration that dispatched something. The model's
+ * generation says whether anything changed; a burst of monitor records gives
+ * one AttachmentsChanged signal and one STATUS= line, not one per record.
+ */
+static int on_post(sd_event_source *s, void *userdata)
+{
+	struct manager *m = userdata;
+	uint64_t h = FNV_OFFSET;
+	char status[sizeof(m->status)];
+
+	if (m->model.generation == m->seen_generation)
+		return 0;
+	m->seen_generation = m->model.generation;
+	(void)model_for_each_attachment(&m->model, hash_attachment, &h);
+	if (h != m->attachments_hash) {
+		m->attachments_hash = h;
+		(void)bus_emit_attachments_changed(m);
+	}
+	format_status(m, status, sizeof(status));
+	if (strcmp(status, m->status)) {
+		memcpy(m->status, status, sizeof(status));
+		(void)sd_notifyf(false, "STATUS=%s", m->status);
+	}
+	return 0;
 }
 
 static int on_monitor_event(void *ctx, const struct monitor_hdr *ev, size_t size)
@@ -88,6 +266,15 @@ static int on_monitor_io(sd_event_source *s, int fd, uint32_t revents, void *use
 	return 0;
 }
 
+static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
+{
+	char err[CONFIG_ERR_LEN];
+
+	log_info("Received SIGHUP, reloading the configuration.");
+	(void)manager_reload(userdata, err, sizeof(err));
+	return 0;
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct manager *m = userdata;
@@ -110,12 +297,22 @@ int manager_startup(struct manager *m)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
 	if (r >= 0)
 		r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+	if (r >= 0)
+		r = sd_event_add_signal(m->event, NULL, SIGHUP, on_sighup, m);
 	if (r < 0)
 		return log_error_errno(r, "Failed to watch signals: %m");
+
+	/* WATCHDOG=1 at half of WatchdogSec=, from the loop itself: a stuck loop gets restarted. */
+	r = sd_event_set_watchdog(m->event, true);
+	if (r < 0)
+		return log_error_errno(r, "Failed to enable the watchdog: %m");
+	if (r > 0)
+		log_debug("Watchdog enabled.");
 
 	/* Resynchronisation is deferred and coalesced: many losses, one rescan. */
 	r = sd_event_add_defer(m->event, &m->resync_source, on_resync, m);
@@ -138,14 +335,26 @@ int manager_startup(struct manager *m)
 		return log_error_errno(r, "Failed to scan running tools: %m");
 	log_info("Monitor attached; %d eBPF tools already running.", r);
 
-	return bus_setup(m);
+	r = bus_setup(m);
+	if (r < 0)
+		return r;
+
+	r = sd_event_add_post(m->event, &m->post_source, on_post, m);
+	if (r < 0)
+		return log_error_errno(r, "Failed to allocate the post source: %m");
+	/* The model as scanned is the baseline: signals are for changes after it. */
+	m->seen_generation = m->model.generation;
+	m->attachments_hash = FNV_OFFSET;
+	(void)model_for_each_attachment(&m->model, hash_attachment, &m->attachments_hash);
+	format_status(m, m->status, sizeof(m->status));
+	return 0;
 }
 
 int manager_run(struct manager *m)
 {
 	int r;
 
-	(void)sd_notify(false, "READY=1\nSTATUS=Watching eBPF tools.");
+	(void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
 	r = sd_event_loop(m->event);
 	if (r < 0)
 		return log_error_errno(r, "Event loop failed: %m");
