@@ -185,6 +185,20 @@ static struct model_prog *prog_of_fd(struct model_tool *t, int fd, uint32_t kern
 	return p;
 }
 
+/*
+ * A tracepoint perf event may be a uprobe made through tracefs uprobe_events
+ * (BCC falls back to that when perf_event_open on the uprobe PMU is refused):
+ * once a program runs on it the kernel says so.
+ */
+static void recognise_tracefs_uprobe(pid_t pid, struct model_obj *perf)
+{
+	uint32_t prog_id;
+
+	if (perf->perf.kind == MODEL_PERF_TRACEPOINT &&
+	    resolve_uprobe_perf(pid, perf->fd, &perf->perf.site, &perf->perf.retprobe, &prog_id))
+		perf->perf.kind = MODEL_PERF_UPROBE;
+}
+
 static int on_link_create(struct events *e, const struct monitor_link_create *ev)
 {
 	struct model_tool *t;
@@ -208,6 +222,12 @@ static int on_link_create(struct events *e, const struct monitor_link_create *ev
 	o->link.prog = prog_of_fd(t, (int)ev->prog_fd, prog_id);
 	if (!o->link.prog)
 		return -ENOMEM;
+	if (ev->attach_type == BPF_PERF_EVENT) {
+		struct model_obj *perf = model_obj_find(t, o->link.target_fd);
+
+		if (perf && perf->kind == MODEL_OBJ_PERF)
+			recognise_tracefs_uprobe(t->pid, perf);
+	}
 
 	if (ev->attach_type == MODEL_ATTACH_UPROBE_MULTI && (ev->flags & MONITOR_LINK_UPROBE_MULTI)) {
 		if (ev->flags & MONITOR_LINK_TRUNCATED)
@@ -284,6 +304,7 @@ static int on_perf_ioctl(struct events *e, const struct monitor_perf_ioctl *ev)
 			return -ENOMEM;
 		if (!o->perf.prog->id)
 			resolve_prog(t->pid, (int)ev->arg, o->perf.prog);
+		recognise_tracefs_uprobe(t->pid, o);
 		break;
 	case PERF_EVENT_IOC_ENABLE:
 		o->perf.enabled = true;

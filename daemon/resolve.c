@@ -118,18 +118,20 @@ static bool same_set(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t
 	return true;
 }
 
-int resolve_prog(pid_t pid, int fd, struct model_prog *prog)
+/*
+ * Id, name, type and the kernel's map list of the program behind fd (ours);
+ * with the tool's pid, the map ids its lddw references name are checked
+ * against that list.
+ */
+static int prog_info(int fd, pid_t tool, struct model_prog *prog)
 {
 	struct bpf_prog_info info = { 0 };
 	uint32_t len = sizeof(info), *kernel_ids = NULL, *lddw_ids = NULL, nr, lddw_cnt = 0;
-	int dup, r;
+	int r;
 
-	dup = resolve_dup_fd(pid, fd);
-	if (dup < 0)
-		return dup;
-	r = bpf_obj_get_info_by_fd(dup, &info, &len);
+	r = bpf_obj_get_info_by_fd(fd, &info, &len);
 	if (r < 0)
-		goto out;
+		return r;
 	prog->id = info.id;
 	if (!prog->name[0])
 		memcpy(prog->name, info.name, sizeof(prog->name));
@@ -138,30 +140,37 @@ int resolve_prog(pid_t pid, int fd, struct model_prog *prog)
 	nr = info.nr_map_ids;
 	if (nr) {
 		kernel_ids = calloc(nr, sizeof(*kernel_ids));
-		if (!kernel_ids) {
-			r = -ENOMEM;
-			goto out;
-		}
+		if (!kernel_ids)
+			return -ENOMEM;
 		memset(&info, 0, sizeof(info));
 		info.nr_map_ids = nr;
 		info.map_ids = (uintptr_t)kernel_ids;
 		len = sizeof(info);
-		r = bpf_obj_get_info_by_fd(dup, &info, &len);
-		if (r < 0)
-			goto out;
+		r = bpf_obj_get_info_by_fd(fd, &info, &len);
+		if (r < 0) {
+			free(kernel_ids);
+			return r;
+		}
 		nr = info.nr_map_ids < nr ? info.nr_map_ids : nr;
 	}
 	/* Map ids through the tool's own references, checked against the kernel's. */
-	if (lddw_map_ids(pid, prog, &lddw_ids, &lddw_cnt) == 0 && prog->insns) {
+	if (tool && prog->insns && lddw_map_ids(tool, prog, &lddw_ids, &lddw_cnt) == 0) {
 		prog->maps_checked = same_set(lddw_ids, lddw_cnt, kernel_ids, nr);
 		free(lddw_ids);
 	}
 	free(prog->map_ids);
 	prog->map_ids = kernel_ids;
 	prog->map_cnt = nr;
-	kernel_ids = NULL;
-out:
-	free(kernel_ids);
+	return 0;
+}
+
+int resolve_prog(pid_t pid, int fd, struct model_prog *prog)
+{
+	int dup = resolve_dup_fd(pid, fd), r;
+
+	if (dup < 0)
+		return dup;
+	r = prog_info(dup, pid, prog);
 	close(dup);
 	return r;
 }
@@ -179,18 +188,11 @@ int resolve_map(pid_t pid, int fd, struct model_map *map)
 
 int resolve_prog_by_id(uint32_t id, struct model_prog *prog)
 {
-	struct bpf_prog_info info = { 0 };
-	uint32_t len = sizeof(info);
 	int fd = bpf_prog_get_fd_by_id(id), r;
 
 	if (fd < 0)
 		return fd;
-	r = bpf_obj_get_info_by_fd(fd, &info, &len);
-	if (r == 0) {
-		prog->id = info.id;
-		prog->type = info.type;
-		memcpy(prog->name, info.name, sizeof(prog->name));
-	}
+	r = prog_info(fd, 0, prog);
 	close(fd);
 	return r;
 }
@@ -325,4 +327,20 @@ int resolve_probe_site(pid_t pid, const char *path, uint64_t offset,
 	elf_end(elf);
 	close(fd);
 	return 0;
+}
+
+bool resolve_uprobe_perf(pid_t pid, int fd, struct model_probe_site *site, bool *retprobe,
+			 uint32_t *prog_id)
+{
+	char buf[MODEL_PATH_LEN];
+	__u32 len = sizeof(buf), fd_type = 0;
+	__u64 offset = 0, addr = 0;
+
+	if (bpf_task_fd_query(pid, fd, 0, buf, &len, prog_id, &fd_type, &offset, &addr) < 0)
+		return false;
+	if (fd_type != BPF_FD_TYPE_UPROBE && fd_type != BPF_FD_TYPE_URETPROBE)
+		return false;
+	*retprobe = fd_type == BPF_FD_TYPE_URETPROBE;
+	resolve_probe_site(pid, buf, offset, site);
+	return true;
 }

@@ -10,6 +10,7 @@
 #ifndef BPFTIMED_RESOLVE_H
 #define BPFTIMED_RESOLVE_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "model.h"
@@ -22,10 +23,19 @@ int resolve_dup_fd(pid_t pid, int fd);
 int resolve_prog(pid_t pid, int fd, struct model_prog *prog);
 /* Every field of the map from the kernel. */
 int resolve_map(pid_t pid, int fd, struct model_map *map);
-/* Id, type and name of a program known only by its kernel id. */
+/* Id, type, name and map ids of a program known only by its kernel id. */
 int resolve_prog_by_id(uint32_t id, struct model_prog *prog);
 /* Link id and the id of the program it runs. */
 int resolve_link(pid_t pid, int fd, uint32_t *id, uint32_t *prog_id);
+
+/*
+ * What the kernel says a perf event of process pid probes
+ * (BPF_TASK_FD_QUERY): true for a uprobe, with the site, the return-probe
+ * bit and the program's id. Works once a program is attached; it also
+ * recognises uprobes made through tracefs uprobe_events.
+ */
+bool resolve_uprobe_perf(pid_t pid, int fd, struct model_probe_site *site, bool *retprobe,
+			 uint32_t *prog_id);
 
 /*
  * Resolves path (as process pid passed it, relative to its cwd and root) and

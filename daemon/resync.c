@@ -104,10 +104,8 @@ static int add_link(struct model *m, struct model_tool *t, const struct model_to
 
 static int add_perf(struct model *m, struct model_tool *t, const struct model_tool *old, int fd)
 {
-	char buf[MODEL_PATH_LEN];
-	__u32 len = sizeof(buf), prog_id = 0, fd_type = 0;
-	__u64 offset = 0, addr = 0;
 	struct model_obj *o = model_obj_add(m, t, fd, MODEL_OBJ_PERF);
+	uint32_t prog_id = 0;
 
 	if (!o)
 		return -ENOMEM;
@@ -117,13 +115,9 @@ static int add_perf(struct model *m, struct model_tool *t, const struct model_to
 	/* What we cannot read back we assume: enabled, close-on-exec (libbpf, bpftrace, BCC). */
 	o->perf.enabled = true;
 	o->perf.cloexec = true;
-	if (bpf_task_fd_query(t->pid, fd, 0, buf, &len, &prog_id, &fd_type, &offset, &addr) < 0)
-		return 0;
-	if (fd_type != BPF_FD_TYPE_UPROBE && fd_type != BPF_FD_TYPE_URETPROBE)
+	if (!resolve_uprobe_perf(t->pid, fd, &o->perf.site, &o->perf.retprobe, &prog_id))
 		return 0;
 	o->perf.kind = MODEL_PERF_UPROBE;
-	o->perf.retprobe = fd_type == BPF_FD_TYPE_URETPROBE;
-	resolve_probe_site(t->pid, buf, offset, &o->perf.site);
 	/* The program may come from a link; the link then holds it as well. */
 	o->perf.prog = prog_by_id(old, t, prog_id);
 	return o->perf.prog ? 0 : -ENOMEM;
