@@ -7,7 +7,7 @@
 Starts a private dbus-daemon and bpftimed on it (DBUS_SYSTEM_BUS_ADDRESS),
 runs TARGET, then, one scenario at a time, a real tool against it: bpftrace
 (uprobe, uretprobe, SIGKILL), BCC funccount and trace, libbpf-tools
-funclatency, PROBE_MANY (200 uprobes), and bpftrace with funccount at once.
+funclatency, PROBE_MANY (200 uprobes), and bpftrace with funclatency at once.
 For each it polls `bpftimectl list attachments -j` every 100 ms and checks
 that every attachment of the tool appears within one second of the tool
 saying it attached, with the right fields (checked against the ELF, the
@@ -50,8 +50,8 @@ TESTS = [
     "bpftrace SIGKILLed: attachment listed, then nothing left within 1 s",
     "probe-many: 200 attachments listed within 1 s, fields right",
     "probe-many: nothing left within 1 s of exit",
-    "bpftrace and funccount at once: both listed, distinct pids, fields right",
-    "bpftrace and funccount at once: after bpftrace exits only funccount's remains",
+    "bpftrace and funclatency at once: all listed, distinct pids, fields right",
+    "bpftrace and funclatency at once: after bpftrace exits only funclatency's remain",
     "daemon stops on SIGTERM, exit 0, no crash in its log",
     "bpftimectl status -j exits 3 once the daemon is gone",
 ]
@@ -842,55 +842,58 @@ def scenario_probe_many(tap, env, offsets, count=200):
         tool.kill()
 
 
-def scenario_two_tools(tap, env, offsets):
-    bpftrace, funccount = need("bpftrace", "funccount-bpfcc")
+def scenario_two_tools(tap, env, offsets, target):
+    # bpftrace and libbpf-tools' funclatency: both register the uprobe with
+    # ref_ctr_offset 0. (BCC registers 6, and the kernel refuses two
+    # registrations of one probe that disagree: BCC then goes through tracefs,
+    # or fails, depending on what is already there.)
+    bpftrace, funclatency = need("bpftrace", "funclatency")
     spec = [expect("uprobe", "tgt_add", "perf_event")]
-    fc = None
+    fl_spec = [expect("uprobe", "tgt_add", "link", target.pid),
+               expect("uretprobe", "tgt_add", "link", target.pid)]
+    fl = None
     bt = env.start_tool("bpftrace", [
         bpftrace, "-e", f"uprobe:{env.target}:tgt_add {{ @ = count(); }}"],
         r"^Attaching \d+ probes?")
     try:
         try:
-            # One after the other, so that which attaches first is known:
-            # BCC's uprobe then falls back to tracefs (its ref_ctr_offset
-            # differs from bpftrace's on the same probe, which the kernel
-            # refuses with EINVAL).
             timings = [check_listed(env, bt, spec, offsets)]
-            fc = env.start_tool("funccount-bpfcc", [
-                funccount, f"{env.target}:tgt_add"], r"^Tracing \d+ functions")
-            timings.append(check_listed(env, fc, spec, offsets))
-            both = [a for a in env.listing("attachments") if a["pid"] in (bt.pid, fc.pid)]
+            fl = env.start_tool("funclatency", [
+                funclatency, "-p", str(target.pid), ":tgt_add"], r"^Tracing ")
+            timings.append(check_listed(env, fl, fl_spec, offsets))
+            both = [a for a in env.listing("attachments") if a["pid"] in (bt.pid, fl.pid)]
             pids = {a["pid"] for a in both}
-            if pids != {bt.pid, fc.pid} or len(both) != 2:
+            if pids != {bt.pid, fl.pid} or len(both) != 3:
                 raise Fail(f"listed together: {json.dumps(both)}")
             if {a["offset"] for a in both} != {offsets["tgt_add"]}:
                 raise Fail(f"offsets differ: {json.dumps(both)}")
-            if len({a["prog_id"] for a in both}) != 2:
-                raise Fail(f"the two tools share a prog_id: {json.dumps(both)}")
+            if len({a["prog_id"] for a in both}) != 3:
+                raise Fail(f"the tools share a prog_id: {json.dumps(both)}")
             tap.ok("\n".join(timings))
         except Fail as e:
             tap.not_ok(str(e))
         try:
-            if fc is None:
-                raise Fail("funccount-bpfcc was not started")
+            if fl is None:
+                raise Fail("funclatency was not started")
             timing = check_gone(env, bt)
-            # The other tool's attachment stays, intact, and stays a while.
+            # The other tool's attachments stay, intact, and stay a while.
             for _ in range(5):
-                left = [a for a in env.listing("attachments") if a["pid"] == fc.pid]
-                if len(left) != 1 or left[0]["offset"] != offsets["tgt_add"] or \
-                        left[0]["symbol"] != "tgt_add" or not left[0]["enabled"]:
-                    raise Fail(f"{timing}; funccount's attachment after bpftrace exited: "
+                left = [a for a in env.listing("attachments") if a["pid"] == fl.pid]
+                if len(left) != 2 or {a["offset"] for a in left} != {offsets["tgt_add"]} or \
+                        {a["symbol"] for a in left} != {"tgt_add"} or \
+                        not all(a["enabled"] for a in left):
+                    raise Fail(f"{timing}; funclatency's attachments after bpftrace exited: "
                                f"{json.dumps(left)}")
                 time.sleep(POLL)
-            timing += "; funccount's attachment still listed 0.5 s later"
-            timing += "\n" + check_gone(env, fc)
+            timing += "; funclatency's attachments still listed 0.5 s later"
+            timing += "\n" + check_gone(env, fl)
             tap.ok(timing)
         except Fail as e:
             tap.not_ok(str(e))
     finally:
         bt.kill()
-        if fc is not None:
-            fc.kill()
+        if fl is not None:
+            fl.kill()
 
 
 CRASH = re.compile(r"AddressSanitizer|LeakSanitizer|runtime error:|Segmentation fault|"
@@ -990,7 +993,7 @@ def main(argv):
             (2, lambda: scenario_funclatency(tap, env, offsets, target)),
             (1, lambda: scenario_sigkill(tap, env, offsets)),
             (2, lambda: scenario_probe_many(tap, env, offsets)),
-            (2, lambda: scenario_two_tools(tap, env, offsets)),
+            (2, lambda: scenario_two_tools(tap, env, offsets, target)),
         ]
         for count, run in scenarios:
             first = tap.n
