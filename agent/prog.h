@@ -8,15 +8,24 @@
  *  - agent_prog__load() refuses, with a message naming it, any helper or map
  *    type the agent does not support: the daemon then keeps the program in
  *    the kernel. Nothing is refused at run time.
+ *  - agent_prog__load() installs, once per process, the SIGSEGV/SIGBUS
+ *    handler behind the fault-safe reads (agent/uaccess.h); it chains every
+ *    other fault to the application's handler.
  *  - agent_prog__run() may be called from any thread, concurrently, from a
- *    hook: it does not allocate, does not take locks other than the map
- *    write-back lock, never raises a signal of its own and never crashes on a
- *    bad pointer the program passes to a probe_read helper.
+ *    hook: it does not allocate (the one exception: when more runs are in
+ *    flight than scratch slots, one more chunk of slots is mapped, once), does
+ *    not take locks other than the map write-back lock, never raises a
+ *    signal of its own (bpf_send_signal's are sent after the write-back) and
+ *    never crashes on a bad pointer the program passes to a probe_read
+ *    helper. The program must not be freed while a run is in flight.
  *  - Map values a program looks up are per-run copies written back to the
  *    kernel when the program returns, under a lock shared by every agent of
  *    the map, so (*v)++ and atomic adds give exact counts; per-CPU maps show
  *    the slot of the CPU the thread runs on. BPF_F_MMAPABLE arrays are
  *    mapped and used in place.
+ *  - A run that starts while the same thread is inside a run (a helper got
+ *    to a hooked function) is skipped with -EBUSY and *ret = 0, as the
+ *    kernel skips a program that fires while another one runs on the CPU.
  *  - Functions return 0 or -errno; load errors come with a message in err.
  */
 #ifndef BPFTIME_AGENT_PROG_H
@@ -39,6 +48,12 @@ struct agent_map_spec {
 	uint32_t value_size;
 	uint32_t max_entries;
 	uint32_t flags;
+	/*
+	 * RINGBUF and PERF_EVENT_ARRAY maps: the helper program that forwards
+	 * records into this map (bpf/ringbuf-output.bpf.c, perf-output.bpf.c).
+	 * 0 or less: the spec's ringbuf_output_prog_fd / perf_output_prog_fd.
+	 */
+	int output_prog_fd;
 };
 
 struct agent_prog_spec {
@@ -57,12 +72,19 @@ struct agent_prog_spec {
 	int perf_output_prog_fd;
 	int trace_printk_prog_fd;
 	bool jit;
+	/* Where the maps' write-back locks live (shm/maplock.h); NULL: /dev/shm. */
+	const char *lock_dir;
 };
 
 /* What a program sees of the probe that ran it. */
 struct agent_probe_info {
 	uint64_t func_ip; /* bpf_get_func_ip: the probed address */
 	uint64_t cookie;  /* bpf_get_attach_cookie */
+	/*
+	 * The probed instruction is push %rbp or endbr64: the kernel then
+	 * takes *sp as the caller's address in user stacks (bpf_get_stack).
+	 */
+	bool func_entry;
 };
 
 struct agent_prog;

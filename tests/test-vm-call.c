@@ -342,3 +342,108 @@ Test(vm_call, lddw_func_is_absolute_index, .timeout = 10)
 			     (unsigned long long)cases[i].want, cases[i].text);
 	}
 }
+
+/*
+ * vm__exec_func: a helper calling back into the program, as bpf_loop does.
+ * The "loop" helper runs the callback at r2 with (i, r3) for i < r1 until it
+ * returns non-zero, and returns how many times it ran it.
+ */
+static const struct vm *loop_vm;
+
+static uint64_t loop_helper(uint64_t nr, uint64_t fn, uint64_t ctx, uint64_t flags, uint64_t r5)
+{
+	struct vm_fault fault;
+	uint64_t i, r0;
+
+	for (i = 0; i < nr; i++) {
+		const uint64_t args[5] = { i, ctx, 0xdead, 0xbeef, 0xcafe };
+
+		if (vm__exec_func(loop_vm, (uint32_t)fn, args, &r0, &fault) < 0)
+			return (uint64_t)-fault.err;
+		if (r0)
+			return i + 1;
+	}
+	return i;
+}
+
+static void setup_loop(struct vm *vm)
+{
+	cr_assert_eq(vm__register_helper(vm, 181, "loop", loop_helper), 0);
+	cr_assert_eq(vm__set_mem_check(vm, vm_mem_allow_all, NULL), 0);
+}
+
+Test(vm_call, exec_func_from_a_helper, .timeout = 10)
+{
+	/*
+	 * The callback adds i to a counter on the caller's stack, sees r3-r5 as
+	 * given, keeps its own stack frame, may make local calls, and stops the
+	 * loop when i reaches 6.
+	 */
+	static const char *text = "stdw [%r10-8], 100\n"
+				  "mov %r6, 77\n"
+				  "mov %r1, 10\n"
+				  "lddw %r2, func(cb)\n"
+				  "mov %r3, %r10\n"
+				  "add %r3, -8\n"
+				  "mov %r4, 0\n"
+				  "call 181\n"
+				  "ldxdw %r1, [%r10-8]\n"
+				  "lsh %r0, 32\n"
+				  "add %r0, %r1\n"
+				  "add %r0, %r6\n"
+				  "exit\n"
+				  "cb:\n"
+				  "stdw [%r10-8], 5\n"
+				  "ldxdw %r0, [%r2]\n"
+				  "add %r0, %r1\n"
+				  "stxdw [%r2], %r0\n"
+				  "lddw %r6, 0xdead\n"
+				  "jne %r3, %r6, bad\n"
+				  "lddw %r6, 0xcafe\n"
+				  "jne %r5, %r6, bad\n"
+				  "call local six\n"
+				  "jeq %r1, %r0, stop\n"
+				  "ldxdw %r0, [%r10-8]\n"
+				  "jne %r0, 5, bad\n"
+				  "mov %r0, 0\n"
+				  "exit\n"
+				  "stop:\n"
+				  "mov %r0, 1\n"
+				  "exit\n"
+				  "bad:\n"
+				  "mov %r0, 2\n"
+				  "exit\n"
+				  "six:\n"
+				  "mov %r0, 6\n"
+				  "exit\n";
+	struct vm *vm = vt_load(text, setup_loop);
+
+	loop_vm = vm;
+	/* 7 runs (i = 0..6), counter 100 + 0+1+...+6 = 121, r6 = 77 kept. */
+	cr_expect_eq(vt_exec(vm, NULL, 0), (7ull << 32) + 121 + 77);
+	vm__free(vm);
+}
+
+Test(vm_call, exec_func_refuses_non_functions, .timeout = 10)
+{
+	const uint64_t args[5] = { 0 };
+	struct vm_fault fault;
+	uint64_t r0 = 0;
+	struct vm *vm =
+		vt_load("mov %r0, 3\nlddw %r1, func(f)\nexit\nf:\nadd %r1, 4\nmov %r0, %r1\n"
+			"exit\n",
+			setup_loop);
+
+	/* f is at 4: it runs on its own, with r1 from args. */
+	cr_expect_eq(vm__exec_func(vm, 4, (const uint64_t[5]){ 38 }, &r0, &fault), 0);
+	cr_expect_eq(r0, 42);
+	/* 0 is the program itself; r3-r5 are what the caller gives. */
+	cr_expect_eq(vm__exec_func(vm, 0, args, &r0, &fault), 0);
+	cr_expect_eq(r0, 3);
+	/* Not a function entry: the middle of the program, the lddw tail, past the end. */
+	cr_expect_eq(vm__exec_func(vm, 1, args, &r0, &fault), -EINVAL);
+	cr_expect_eq(vm__exec_func(vm, 2, args, &r0, &fault), -EINVAL);
+	cr_expect_eq(vm__exec_func(vm, 5, args, &r0, &fault), -EINVAL);
+	cr_expect_eq(vm__exec_func(vm, 99, args, &r0, &fault), -EINVAL);
+	vm__free(vm);
+}

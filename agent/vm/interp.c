@@ -57,8 +57,8 @@ static inline uint32_t smod32(uint32_t a, uint32_t b)
 	return (uint32_t)((int32_t)a % (int32_t)b);
 }
 
-int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
-		 struct vm_fault *fault_out)
+int vm_interpret(const struct vm *vm, uint32_t entry, const uint64_t args[5], const void *ctx,
+		 size_t ctx_len, uint64_t *ret, struct vm_fault *fault_out)
 {
 	static const void *const dispatch[VM_OP__COUNT] = {
 #define VM_OP_LABEL(name) [VM_OP_##name] = &&op_##name,
@@ -69,7 +69,7 @@ int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	struct frame frames[VM_MAX_FRAMES];
 	unsigned int depth = 0;
 	const struct vm_op *const ops = vm->ops;
-	const struct vm_op *op = ops;
+	const struct vm_op *op = ops + entry;
 	struct vm_run rs = {
 		.vm = vm,
 		.fault = fault_out,
@@ -81,8 +81,7 @@ int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	uint64_t reg[EBPF_NR_REGS] = { 0 };
 	uint64_t addr, val;
 
-	reg[1] = (uintptr_t)ctx;
-	reg[2] = ctx_len;
+	memcpy(&reg[1], args, 5 * sizeof(reg[1]));
 	reg[EBPF_REG_FP] = rs.stack_hi;
 
 #define PC ((uint32_t)(op - ops))

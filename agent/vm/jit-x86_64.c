@@ -57,6 +57,7 @@ struct jit {
 	uint32_t *addrs;
 	uint32_t *new_addrs;
 	uint32_t epilogue, new_epilogue;
+	uint32_t func_entry;
 	/* Instructions something jumps or calls to: never fused into a pair. */
 	uint8_t *is_target;
 	bool checked;
@@ -978,6 +979,44 @@ static void emit_epilogue(struct jit *j)
 	emit1(j, 0xc3);
 }
 
+/*
+ * The entry that runs one function of the program (vm__exec_func):
+ * called as fn(args, target, run), it builds the same frame as the prologue,
+ * loads r1-r5 from args and jumps to the function's code. The function's
+ * exit at depth 0 leaves through the common epilogue.
+ */
+static void emit_func_entry(struct jit *j)
+{
+	static const int saved[] = { RBP, RBX, R12, R13, R14, R15 };
+	static const int arg_regs[] = { RDI, RSI, RDX, RCX, R8 };
+
+	for (size_t i = 0; i < 6; i++)
+		push(j, saved[i]);
+	mov_rr(j, true, R12, RDX);
+	alu_ri(j, 5, true, RSP, FRAME_BYTES);
+	rex(j, true, RSP, R12, false);
+	emit1(j, 0x89);
+	modrm_mem(j, RSP, R12, offsetof(struct vm_run, saved_rsp));
+	rex(j, true, RBP, RSP, false);
+	emit1(j, 0x8d);
+	modrm_mem(j, RBP, RSP, STACK_BYTES);
+	mov_rr(j, true, R11, RSI);
+	mov_rr(j, true, R10, RDI);
+	for (size_t i = 0; i < 5; i++) {
+		/* mov arg_regs[i], [r10 + 8 * i] */
+		rex(j, true, arg_regs[i], R10, false);
+		emit1(j, 0x8b);
+		modrm_mem(j, arg_regs[i], R10, (int32_t)(8 * i));
+	}
+	alu_rr(j, 0x31, false, RAX, RAX);
+	alu_rr(j, 0x31, false, RBX, RBX);
+	alu_rr(j, 0x31, false, R13, R13);
+	alu_rr(j, 0x31, false, R14, R14);
+	alu_rr(j, 0x31, false, R15, R15);
+	emit2(j, 0x41, 0xff);
+	modrm_reg(j, 4, R11); /* jmp r11 */
+}
+
 static int jit_pass(struct jit *j)
 {
 	const struct vm *vm = j->vm;
@@ -1001,6 +1040,8 @@ static int jit_pass(struct jit *j)
 	}
 	j->new_epilogue = (uint32_t)j->len;
 	emit_epilogue(j);
+	j->func_entry = (uint32_t)j->len;
+	emit_func_entry(j);
 	return j->oom ? vm_error((struct vm *)vm, ENOMEM, "out of memory compiling") : 0;
 }
 
@@ -1059,6 +1100,9 @@ int vm_jit_compile(struct vm *vm)
 	}
 	vm->jit_code = code;
 	vm->jit_size = j.len;
+	vm->jit_addrs = j.addrs;
+	vm->jit_func_entry = j.func_entry;
+	j.addrs = NULL;
 out:
 	free(j.buf);
 	free(j.addrs);
@@ -1071,14 +1115,38 @@ void vm_jit_free(struct vm *vm)
 {
 	if (vm->jit_code)
 		munmap(vm->jit_code, vm->jit_size);
+	free(vm->jit_addrs);
 	vm->jit_code = NULL;
 	vm->jit_size = 0;
+	vm->jit_addrs = NULL;
 }
 
-typedef uint64_t (*jit_fn)(void *ctx, uint64_t len, struct vm_run *run);
+typedef uint64_t (*jit_fn)(uint64_t r1, uint64_t r2, struct vm_run *run);
+typedef uint64_t (*jit_func_fn)(const uint64_t *args, uintptr_t target, struct vm_run *run);
 
-int vm_jit_exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
-		struct vm_fault *fault)
+static __attribute__((noinline, cold)) int jit_fault(const struct vm_run *run,
+						     struct vm_fault *fault)
+{
+	switch (run->err) {
+	case JIT_FAULT_MEM:
+		/* jit_check already described the access */
+		errno = EFAULT;
+		return -EFAULT;
+	case JIT_FAULT_CALLX:
+		return vm_fault_set(fault, run->fault_pc, ENOENT, "callx to unregistered helper");
+	case JIT_FAULT_DEPTH:
+		return vm_fault_set(fault, run->fault_pc, E2BIG, "call depth exceeds %d frames",
+				    VM_MAX_FRAMES);
+	case JIT_FAULT_ALIGN:
+		return vm_fault_set(fault, run->fault_pc, EFAULT, "misaligned atomic access");
+	default:
+		return vm_fault_set(fault, run->fault_pc, EINVAL, "JIT code stopped (fault %d)",
+				    run->err);
+	}
+}
+
+int vm_jit_exec_main(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
+		     struct vm_fault *fault)
 {
 	struct vm_run run = {
 		.vm = vm,
@@ -1086,25 +1154,30 @@ int vm_jit_exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 		.ctx_hi = (uintptr_t)ctx + (ctx ? ctx_len : 0),
 		.fault = fault,
 	};
-	uint64_t r0 = ((jit_fn)vm->jit_code)(ctx, ctx_len, &run);
+	uint64_t r0 = ((jit_fn)vm->jit_code)((uintptr_t)ctx, ctx_len, &run);
 
-	switch (run.err) {
-	case JIT_FAULT_NONE:
-		*ret = r0;
-		return 0;
-	case JIT_FAULT_MEM:
-		/* jit_check already described the access */
-		errno = EFAULT;
-		return -EFAULT;
-	case JIT_FAULT_CALLX:
-		return vm_fault_set(fault, run.fault_pc, ENOENT, "callx to unregistered helper");
-	case JIT_FAULT_DEPTH:
-		return vm_fault_set(fault, run.fault_pc, E2BIG, "call depth exceeds %d frames",
-				    VM_MAX_FRAMES);
-	case JIT_FAULT_ALIGN:
-		return vm_fault_set(fault, run.fault_pc, EFAULT, "misaligned atomic access");
-	default:
-		return vm_fault_set(fault, run.fault_pc, EINVAL, "JIT code stopped (fault %d)",
-				    run.err);
-	}
+	if (__builtin_expect(run.err != JIT_FAULT_NONE, 0))
+		return jit_fault(&run, fault);
+	*ret = r0;
+	return 0;
+}
+
+int vm_jit_exec(const struct vm *vm, uint32_t entry, const uint64_t args[5], const void *ctx,
+		size_t ctx_len, uint64_t *ret, struct vm_fault *fault)
+{
+	struct vm_run run = {
+		.vm = vm,
+		.ctx_lo = (uintptr_t)ctx,
+		.ctx_hi = (uintptr_t)ctx + (ctx ? ctx_len : 0),
+		.fault = fault,
+	};
+	uint8_t *code = vm->jit_code;
+	uint64_t r0;
+
+	r0 = ((jit_func_fn)(code + vm->jit_func_entry))(
+		args, (uintptr_t)(code + vm->jit_addrs[entry]), &run);
+	if (__builtin_expect(run.err != JIT_FAULT_NONE, 0))
+		return jit_fault(&run, fault);
+	*ret = r0;
+	return 0;
 }

@@ -100,10 +100,15 @@ struct vm {
 	struct ebpf_insn *insns;
 	struct vm_op *ops;
 	uint32_t insn_cnt;
+	/* Instructions a function starts at (0, local call and lddw func targets). */
+	uint8_t *func_entry;
 
 	bool jit_enabled;
 	void *jit_code;
 	size_t jit_size;
+	/* Code offset of each instruction, and of the entry that runs a function. */
+	uint32_t *jit_addrs;
+	uint32_t jit_func_entry;
 
 	char errmsg[VM_ERRMSG_SIZE];
 };
@@ -125,10 +130,18 @@ int vm_fault_set(struct vm_fault *fault, uint32_t pc, int err, const char *fmt, 
 /* Compiles the decoded program to x86-64 (vm->jit_code); -errno on failure. */
 int vm_jit_compile(struct vm *vm);
 void vm_jit_free(struct vm *vm);
-int vm_jit_exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
-		struct vm_fault *fault);
 
-int vm_interpret(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
-		 struct vm_fault *fault);
+/*
+ * Both engines run the function starting at instruction entry (0: the
+ * program) with r1-r5 = args; [ctx, ctx + ctx_len) is the context the
+ * memory checks allow.
+ */
+int vm_jit_exec(const struct vm *vm, uint32_t entry, const uint64_t args[5], const void *ctx,
+		size_t ctx_len, uint64_t *ret, struct vm_fault *fault);
+/* The JIT's fast path for the program itself: r1 = ctx, r2 = ctx_len. */
+int vm_jit_exec_main(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
+		     struct vm_fault *fault);
+int vm_interpret(const struct vm *vm, uint32_t entry, const uint64_t args[5], const void *ctx,
+		 size_t ctx_len, uint64_t *ret, struct vm_fault *fault);
 
 #endif

@@ -74,8 +74,10 @@ static void vm_unload(struct vm *vm)
 	vm_jit_free(vm);
 	free(vm->insns);
 	free(vm->ops);
+	free(vm->func_entry);
 	vm->insns = NULL;
 	vm->ops = NULL;
+	vm->func_entry = NULL;
 	vm->insn_cnt = 0;
 }
 
@@ -155,6 +157,7 @@ int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt)
 {
 	struct ebpf_insn *copy;
 	struct vm_op *ops;
+	uint8_t *func_entry;
 	int r;
 
 	if (vm->ops)
@@ -166,9 +169,11 @@ int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt)
 				VM_MAX_INSNS);
 	copy = malloc(insn_cnt * sizeof(*copy));
 	ops = calloc(insn_cnt, sizeof(*ops));
-	if (!copy || !ops) {
+	func_entry = calloc(insn_cnt, 1);
+	if (!copy || !ops || !func_entry) {
 		free(copy);
 		free(ops);
+		free(func_entry);
 		return vm_error(vm, ENOMEM, "out of memory loading %zu instructions", insn_cnt);
 	}
 	memcpy(copy, insns, insn_cnt * sizeof(*copy));
@@ -176,10 +181,17 @@ int vm__load(struct vm *vm, const struct ebpf_insn *insns, size_t insn_cnt)
 	if (r < 0) {
 		free(copy);
 		free(ops);
+		free(func_entry);
 		return r;
 	}
+	func_entry[0] = 1;
+	for (size_t pc = 0; pc < insn_cnt; pc++)
+		if (ops[pc].kind == VM_OP_CALL_LOCAL ||
+		    (ops[pc].kind == VM_OP_LDDW && copy[pc].src == EBPF_PSEUDO_FUNC))
+			func_entry[ops[pc].off] = 1;
 	vm->insns = copy;
 	vm->ops = ops;
+	vm->func_entry = func_entry;
 	vm->insn_cnt = (uint32_t)insn_cnt;
 	if (vm->jit_enabled) {
 		r = vm_jit_compile(vm);
@@ -197,13 +209,30 @@ const char *vm__strerror(const struct vm *vm)
 int vm__exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	     struct vm_fault *fault)
 {
+	if (vm->jit_code)
+		return vm_jit_exec_main(vm, ctx, ctx_len, ret, fault);
 	if (!vm->ops) {
 		if (fault)
 			*fault = (struct vm_fault){ .err = ENOEXEC, .msg = "no program is loaded" };
 		errno = ENOEXEC;
 		return -ENOEXEC;
 	}
+	return vm_interpret(vm, 0, (const uint64_t[5]){ (uintptr_t)ctx, ctx_len }, ctx, ctx_len,
+			    ret, fault);
+}
+
+int vm__exec_func(const struct vm *vm, uint32_t pc, const uint64_t args[5], uint64_t *ret,
+		  struct vm_fault *fault)
+{
+	if (!vm->ops) {
+		if (fault)
+			*fault = (struct vm_fault){ .err = ENOEXEC, .msg = "no program is loaded" };
+		errno = ENOEXEC;
+		return -ENOEXEC;
+	}
+	if (pc >= vm->insn_cnt || !vm->func_entry[pc])
+		return vm_fault_set(fault, pc, EINVAL, "no function starts at instruction %u", pc);
 	if (vm->jit_code)
-		return vm_jit_exec(vm, ctx, ctx_len, ret, fault);
-	return vm_interpret(vm, ctx, ctx_len, ret, fault);
+		return vm_jit_exec(vm, pc, args, NULL, 0, ret, fault);
+	return vm_interpret(vm, pc, args, NULL, 0, ret, fault);
 }

@@ -94,4 +94,16 @@ const char *vm__strerror(const struct vm *vm);
 int vm__exec(const struct vm *vm, void *ctx, size_t ctx_len, uint64_t *ret,
 	     struct vm_fault *fault);
 
+/*
+ * Runs one function of the loaded program, the one starting at instruction
+ * pc (the value an lddw src 4 loads), with r1-r5 = args and a stack of its
+ * own; r0 goes to *ret. For helpers that call back into the program, such as
+ * bpf_loop: it may be called from inside a helper during a run. pc must be a
+ * function entry (0, or the target of a local call or of an lddw src 4),
+ * else -EINVAL. Outside that function's stack, the memory check decides
+ * every access (the caller's stack and context included).
+ */
+int vm__exec_func(const struct vm *vm, uint32_t pc, const uint64_t args[5], uint64_t *ret,
+		  struct vm_fault *fault);
+
 #endif

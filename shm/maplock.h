@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shm_maplock — the write-back lock of one kernel map, shared by every agent
+ * that serves the map, in any process: a robust, process-shared mutex in a
+ * small shared-memory file named after the map's kernel id.
+ *
+ * Contract:
+ *  - shm_maplock__open() opens the lock file of map_id in dir, creating it
+ *    (mode 0600, fully initialised before it becomes visible under its name)
+ *    when it does not exist; every opener of the same file shares the same
+ *    mutex. shm_maplock__open_fd() takes a lock file someone else opened
+ *    (the daemon can create them and pass fds). Both return NULL with errno
+ *    set on failure.
+ *  - shm_maplock__lock() waits at most timeout_ns. It returns 0 when locked,
+ *    1 when locked after the previous holder died holding it (the map may
+ *    then hold that holder's partial write-back), -ETIMEDOUT, or another
+ *    -errno. A dead holder never wedges the others.
+ *  - Not recursive: a thread that holds the lock must not lock it again
+ *    through any handle.
+ *  - No allocation and no syscall on an uncontended lock or unlock.
+ */
+#ifndef BPFTIME_SHM_MAPLOCK_H
+#define BPFTIME_SHM_MAPLOCK_H
+
+#include <stdint.h>
+
+#define SHM_MAPLOCK_DIR "/dev/shm"
+
+struct shm_maplock;
+
+struct shm_maplock *shm_maplock__open(const char *dir, uint32_t map_id);
+struct shm_maplock *shm_maplock__open_fd(int fd);
+void shm_maplock__close(struct shm_maplock *l);
+
+int shm_maplock__lock(struct shm_maplock *l, uint64_t timeout_ns);
+void shm_maplock__unlock(struct shm_maplock *l);
+
+uint32_t shm_maplock__map_id(const struct shm_maplock *l);
+
+/* Removes the lock file of map_id from dir (when the map is gone). */
+int shm_maplock__unlink(const char *dir, uint32_t map_id);
+
+#endif

@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ns per agent_prog__run() for what uprobe tools run most: an empty program,
+ * an ARRAY count, bpftrace's @[key] = count() (a PERCPU_HASH), one ringbuf
+ * record, and for reference an atomic count in an mmapable array. The
+ * programs come from tests/agent/progs/bench.bpf.c, loaded into the kernel
+ * with libbpf as a tool would; the agent runs them directly (no hook), so
+ * the figures are the program side of a hit. Not a test: it prints a table.
+ *
+ *   agent-prog-bench [--interp] [-n RUNS] [--only PROGRAM]
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <asm/ptrace.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "maplock.h"
+#include "prog.h"
+#include "ringbuf-output.skel.h"
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
+}
+
+static struct agent_prog *load(struct bpf_object *obj, const char *name, bool jit)
+{
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
+	const struct bpf_insn *insns = bpf_program__insns(prog);
+	size_t cnt = bpf_program__insn_cnt(prog), n = 0;
+	struct agent_map_spec maps[8];
+	int fds[8], ringbuf_prog = -1;
+	char err[AGENT_ERRMSG_SIZE];
+	struct agent_prog *p;
+
+	for (size_t i = 0; i + 1 < cnt; i++) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+		bool seen = false;
+
+		if (insns[i].code != (BPF_LD | BPF_IMM | BPF_DW))
+			continue;
+		if (insns[i].src_reg == BPF_PSEUDO_MAP_FD) {
+			for (size_t k = 0; k < n; k++)
+				seen |= fds[k] == insns[i].imm;
+			if (!seen && !bpf_obj_get_info_by_fd(insns[i].imm, &info, &len)) {
+				fds[n] = insns[i].imm;
+				maps[n++] = (struct agent_map_spec){
+					.fd = insns[i].imm,
+					.id = info.id,
+					.type = info.type,
+					.key_size = info.key_size,
+					.value_size = info.value_size,
+					.max_entries = info.max_entries,
+					.flags = info.map_flags,
+				};
+				if (info.type == BPF_MAP_TYPE_RINGBUF) {
+					struct ringbuf_output_bpf *skel =
+						ringbuf_output_bpf__open();
+
+					bpf_map__reuse_fd(skel->maps.rb, insns[i].imm);
+					if (ringbuf_output_bpf__load(skel)) {
+						fprintf(stderr, "cannot load ringbuf-output\n");
+						exit(1);
+					}
+					ringbuf_prog = bpf_program__fd(skel->progs.ringbuf_output);
+				}
+			}
+		}
+		i++;
+	}
+	struct agent_prog_spec spec = {
+		.insns = (const struct ebpf_insn *)insns,
+		.insn_cnt = cnt,
+		.maps = maps,
+		.tool_map_fds = fds,
+		.map_cnt = n,
+		.ringbuf_output_prog_fd = ringbuf_prog,
+		.perf_output_prog_fd = -1,
+		.trace_printk_prog_fd = -1,
+		.jit = jit,
+	};
+	if (agent_prog__load(&spec, &p, err) < 0) {
+		fprintf(stderr, "%s: %s\n", name, err);
+		exit(1);
+	}
+	return p;
+}
+
+static int drop(void *ctx, void *data, size_t size)
+{
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct {
+		const char *prog, *what;
+	} rows[] = {
+		{ "empty", "empty program" },
+		{ "array_count", "ARRAY count ((*v)++)" },
+		{ "pcpu_hash_count", "PERCPU_HASH count (bpftrace @[k] = count())" },
+		{ "ringbuf_record", "one ringbuf record (16 bytes)" },
+		{ "mmap_count", "mmapable ARRAY atomic count (reference)" },
+	};
+	bool jit = true;
+	long runs = 200000;
+	const char *only = NULL;
+	struct bpf_object *obj;
+	char path[512];
+	uint64_t consumed = 0;
+	struct ring_buffer *rb;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--interp"))
+			jit = false;
+		else if (!strcmp(argv[i], "-n") && i + 1 < argc)
+			runs = atol(argv[++i]);
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
+	}
+	libbpf_set_print(quiet);
+	snprintf(path, sizeof(path), "%s/bench.bpf.o", AGENT_PROGS_DIR);
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj || bpf_object__load(obj)) {
+		fprintf(stderr, "cannot load %s (root needed)\n", path);
+		return 1;
+	}
+	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "rb")), drop, &consumed,
+			      NULL);
+	printf("agent_prog__run, %s, %ld runs each, 1 thread\n", jit ? "JIT" : "interpreter", runs);
+	printf("%-48s %12s\n", "program", "ns/run");
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		if (only && strcmp(only, rows[r].prog))
+			continue;
+		struct agent_prog *p = load(obj, rows[r].prog, jit);
+		long n = !strcmp(rows[r].prog, "empty") || !strcmp(rows[r].prog, "mmap_count") ?
+				 runs * 50 :
+				 runs;
+		uint64_t best = UINT64_MAX;
+
+		for (int rep = 0; rep < 5; rep++) {
+			struct pt_regs regs = { 0 };
+			uint64_t t0 = now_ns(), ret;
+
+			for (long i = 0; i < n; i++) {
+				regs.rdi = (uint64_t)(i & 63);
+				agent_prog__run(p, &regs, NULL, &ret);
+				if ((i & 4095) == 4095 && rb)
+					ring_buffer__consume(rb);
+			}
+			uint64_t dt = now_ns() - t0;
+
+			if (dt < best)
+				best = dt;
+		}
+		printf("%-48s %12.1f\n", rows[r].what, (double)best / (double)n);
+		agent_prog__free(p);
+	}
+	if (!only) {
+		/* What the map and output rows are made of: the syscalls alone. */
+		int arr = bpf_map__fd(bpf_object__find_map_by_name(obj, "arr"));
+		int pcpu = bpf_map__fd(bpf_object__find_map_by_name(obj, "pcpu_hash"));
+		uint64_t vals[1024] = { 0 }, key = 1,
+			 best[3] = { UINT64_MAX, UINT64_MAX, UINT64_MAX };
+		uint32_t zero = 0;
+
+		for (int rep = 0; rep < 5; rep++) {
+			uint64_t t0 = now_ns();
+
+			for (long i = 0; i < runs; i++)
+				bpf_map_lookup_elem(arr, &zero, vals);
+			uint64_t t1 = now_ns();
+
+			for (long i = 0; i < runs; i++)
+				bpf_map_update_elem(arr, &zero, vals, BPF_ANY);
+			uint64_t t2 = now_ns();
+
+			for (long i = 0; i < runs; i++)
+				bpf_map_lookup_elem(pcpu, &key, vals);
+			uint64_t t3 = now_ns();
+
+			best[0] = t1 - t0 < best[0] ? t1 - t0 : best[0];
+			best[1] = t2 - t1 < best[1] ? t2 - t1 : best[1];
+			best[2] = t3 - t2 < best[2] ? t3 - t2 : best[2];
+		}
+		printf("%-48s %12.1f\n", "  syscall: ARRAY lookup", (double)best[0] / (double)runs);
+		printf("%-48s %12.1f\n", "  syscall: ARRAY update", (double)best[1] / (double)runs);
+		printf("%-48s %12.1f\n", "  syscall: PERCPU_HASH lookup (all CPUs)",
+		       (double)best[2] / (double)runs);
+	}
+	if (rb) {
+		ring_buffer__consume(rb);
+		ring_buffer__free(rb);
+	}
+	{
+		struct bpf_map *m;
+
+		bpf_object__for_each_map(m, obj) {
+			struct bpf_map_info info = { 0 };
+			__u32 len = sizeof(info);
+
+			if (!bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len))
+				shm_maplock__unlink(NULL, info.id);
+		}
+	}
+	bpf_object__close(obj);
+	return 0;
+}
