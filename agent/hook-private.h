@@ -50,6 +50,7 @@ struct hook {
 	uint64_t tramp;	      /* entry trampoline */
 	uint64_t tramp_tail; /* its relocated instructions, for threads caught mid-patch */
 	bool enabled;
+	bool ret_enabled; /* the return callback is wanted now */
 	struct hook *next_retired;
 };
 

@@ -92,7 +92,7 @@ void hook_entry_dispatch(struct hook *h, struct pt_regs *regs)
 
 	if (h->ops.entry)
 		h->ops.entry(h->ops.user, regs);
-	if (!h->ops.ret)
+	if (!h->ops.ret || !__atomic_load_n(&h->ret_enabled, __ATOMIC_RELAXED))
 		return;
 	/* At the function's entry the return address is at sp. */
 	tramp = hook_ret_tramp();
@@ -146,6 +146,7 @@ struct hook *hook__new(const struct hook_site *site, const struct hook_ops *ops,
 	}
 	h->site = *site;
 	h->ops = *ops;
+	h->ret_enabled = ops->ret != NULL;
 	pthread_once(&shadows_once, map_shadows);
 	r = hook_plan(site, &h->plan, err);
 	if (r == 0)
@@ -266,6 +267,11 @@ int hook__repair(struct hook *h, unsigned int flags)
 		return 0;
 	h->enabled = false;
 	return hook__enable(h, flags);
+}
+
+void hook__set_return(struct hook *h, bool on)
+{
+	__atomic_store_n(&h->ret_enabled, on && h->ops.ret, __ATOMIC_RELAXED);
 }
 
 enum hook_strategy hook__strategy(const struct hook *h)

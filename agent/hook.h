@@ -84,6 +84,11 @@ struct hook *hook__new(const struct hook_site *site, const struct hook_ops *ops,
 		       char err[HOOK_ERRMSG_SIZE]);
 int hook__enable(struct hook *h, unsigned int flags);
 int hook__disable(struct hook *h, unsigned int flags);
+/*
+ * Turns the return hook on or off (on by default when ops.ret is set):
+ * while off, entries do not take over the return address at all.
+ */
+void hook__set_return(struct hook *h, bool on);
 /* Writes an enabled hook's patch again (e.g. over a kernel breakpoint). */
 int hook__repair(struct hook *h, unsigned int flags);
 void hook__free(struct hook *h);

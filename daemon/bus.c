@@ -22,6 +22,7 @@
 #define TOOL_SIG "(issuuu)"
 #define PROGRAM_SIG "(iiusssubaub)"
 #define MAP_SIG "(iiussuuuu)"
+#define AGENT_SIG "(iusuttttt)"
 #define ATTACHMENT_SIG "(issstttstittussuaubsii)"
 
 static void count_tool(const struct model_tool *t, uint32_t *progs, uint32_t *maps)
@@ -197,6 +198,57 @@ static int check_root(sd_bus_message *call, const char *what, sd_bus_error *erro
 	return 0;
 }
 
+static int append_agents(sd_bus_message *reply, const struct agents *a)
+{
+	int r = sd_bus_message_open_container(reply, 'a', AGENT_SIG);
+
+	for (const struct agent *g = a->list; r >= 0 && g; g = g->next)
+		r = sd_bus_message_append(reply, AGENT_SIG, (int32_t)g->pid, (uint32_t)g->uid,
+					  g->version, g->caps, g->connected_usec, g->stop_ns,
+					  g->hits, g->ns_total, g->errors);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+static int method_list_agents(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	sd_bus_message *reply = NULL;
+	int r;
+
+	r = sd_bus_message_new_method_return(call, &reply);
+	if (r >= 0)
+		r = append_agents(reply, &m->agents);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_attach_detach(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	struct manager *m = userdata;
+	bool attach = !strcmp(sd_bus_message_get_member(call), "Attach");
+	char err[1024];
+	int32_t pid;
+	int r;
+
+	r = check_root(call, attach ? "attach an agent to" : "detach an agent from", error);
+	if (r < 0)
+		return r;
+	r = sd_bus_message_read(call, "i", &pid);
+	if (r < 0)
+		return r;
+	if (pid <= 0)
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%d is not a pid", pid);
+	r = attach ? agents_attach(&m->agents, pid, err, sizeof(err))
+		   : agents_detach(&m->agents, pid, err, sizeof(err));
+	if (r < 0) {
+		log_warning("%s of process %d failed: %s", attach ? "Attach" : "Detach", pid, err);
+		return sd_bus_error_set_errnof(error, -r, "%s", err);
+	}
+	return sd_bus_reply_method_return(call, NULL);
+}
+
 static int method_reload(sd_bus_message *call, void *userdata, sd_bus_error *error)
 {
 	struct manager *m = userdata;
@@ -297,6 +349,12 @@ static const sd_bus_vtable manager_vtable[] = {
 				method_list_attachments, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
 				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListAgents", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" AGENT_SIG, agents),
+				method_list_agents, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Attach", SD_BUS_ARGS("i", pid), SD_BUS_NO_RESULT,
+				method_attach_detach, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("Detach", SD_BUS_ARGS("i", pid), SD_BUS_NO_RESULT,
+				method_attach_detach, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_SIGNAL_WITH_ARGS("AttachmentsChanged", SD_BUS_ARGS("a" ATTACHMENT_SIG, attachments),
 				0),
 	SD_BUS_VTABLE_END,

@@ -29,7 +29,7 @@
 struct target {
 	pid_t pid, tid;
 	int mem_fd;
-	uint64_t dlopen, dlerror, dlclose;
+	uint64_t dlopen, dlerror, dlclose, dlsym;
 	struct user_regs_struct regs;
 	uint8_t xstate[XSTATE_MAX];
 	struct iovec xstate_iov;
@@ -140,12 +140,16 @@ static int find_libc_functions(struct target *t)
 		r = elf_symbol(fd, "dlerror", &t->dlerror);
 	if (r == 0)
 		r = elf_symbol(fd, "dlclose", &t->dlclose);
+	if (r == 0)
+		r = elf_symbol(fd, "dlsym", &t->dlsym);
 	close(fd);
 	if (r < 0)
-		return fail(t, -r, "no dlopen/dlerror/dlclose in the libc of process %d", t->pid);
+		return fail(t, -r, "no dlopen/dlerror/dlclose/dlsym in the libc of process %d",
+			    t->pid);
 	t->dlopen += bias;
 	t->dlerror += bias;
 	t->dlclose += bias;
+	t->dlsym += bias;
 	return 0;
 }
 
@@ -409,6 +413,57 @@ static int do_dlopen(struct target *t, const void *arg, uint64_t *handle)
 	return r;
 }
 
+struct open_call {
+	const char *path, *entry, *arg;
+};
+
+/* Strings for the target, one after the other below the red zone; returns the lowest. */
+static int push_strings(struct target *t, const char *const *strs, uint64_t *addrs, int n,
+			uint64_t *floor)
+{
+	uint64_t at = t->regs.rsp - 128;
+	int r = 0;
+
+	for (int i = 0; i < n && r == 0; i++) {
+		size_t len = strlen(strs[i]) + 1;
+
+		at = (at - len) & ~(uint64_t)15;
+		addrs[i] = at;
+		r = mem_write(t, at, strs[i], len);
+	}
+	*floor = at;
+	return r;
+}
+
+/* dlopen, then the library's entry point with its argument. */
+static int do_dlopen_call(struct target *t, const void *arg, uint64_t *handle)
+{
+	const struct open_call *c = arg;
+	const char *strs[3] = { c->path, c->entry, c->arg };
+	uint64_t addrs[3], floor, fn = 0, ret = 0;
+	char why[256];
+	int r;
+
+	r = push_strings(t, strs, addrs, 3, &floor);
+	if (r == 0)
+		r = remote_call(t, t->dlopen, addrs[0], RTLD_NOW, floor, handle);
+	if (r == 0 && !*handle) {
+		remote_dlerror(t, floor, why, sizeof(why));
+		return fail(t, ENOEXEC, "dlopen(%s) in process %d failed: %s", c->path, t->pid,
+			    why[0] ? why : "no reason given");
+	}
+	if (r == 0)
+		r = remote_call(t, t->dlsym, *handle, addrs[1], floor, &fn);
+	if (r == 0 && !fn)
+		return fail(t, ENOENT, "%s has no %s", c->path, c->entry);
+	if (r == 0)
+		r = remote_call(t, fn, addrs[2], 0, floor, &ret);
+	if (r == 0 && (int32_t)ret < 0)
+		r = fail(t, -(int32_t)ret, "%s(\"%s\") in process %d failed: %s", c->entry, c->arg,
+			 t->pid, strerror(-(int32_t)ret));
+	return r;
+}
+
 static int do_dlclose(struct target *t, const void *arg, uint64_t *ret)
 {
 	uint64_t handle = *(const uint64_t *)arg, floor = t->regs.rsp - 128;
@@ -428,6 +483,14 @@ int inject_library(pid_t pid, const char *path, struct inject_result *res,
 		   char err[INJECT_ERRMSG_SIZE])
 {
 	return session(pid, do_dlopen, path, res, err);
+}
+
+int inject_library_call(pid_t pid, const char *path, const char *entry, const char *arg,
+			struct inject_result *res, char err[INJECT_ERRMSG_SIZE])
+{
+	struct open_call c = { .path = path, .entry = entry, .arg = arg };
+
+	return session(pid, do_dlopen_call, &c, res, err);
 }
 
 int inject_unload(pid_t pid, uint64_t handle, struct inject_result *res,

@@ -28,6 +28,12 @@ struct inject_result {
 
 int inject_library(pid_t pid, const char *path, struct inject_result *res,
 		   char err[INJECT_ERRMSG_SIZE]);
+/*
+ * dlopen(path), then the library's function `entry` (int entry(const char
+ * *arg)) with arg, in the same stop; a negative return is the error.
+ */
+int inject_library_call(pid_t pid, const char *path, const char *entry, const char *arg,
+			struct inject_result *res, char err[INJECT_ERRMSG_SIZE]);
 /* dlclose(handle) in the target, the same way. */
 int inject_unload(pid_t pid, uint64_t handle, struct inject_result *res,
 		  char err[INJECT_ERRMSG_SIZE]);

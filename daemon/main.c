@@ -19,7 +19,10 @@ static void help(void)
 	       "     --config=PATH      configuration file (default " BPFTIMED_CONFIG_PATH ");\n"
 	       "                        drop-ins are read from PATH.d/*.conf\n"
 	       "     --log-level=LEVEL  debug, info, notice, warning, err (default info);\n"
-	       "                        overrides LogLevel= in the configuration\n");
+	       "                        overrides LogLevel= in the configuration\n"
+	       "     --agent-socket=PATH  where agents connect (default " BPFTIMED_AGENT_SOCKET ")\n"
+	       "     --agent-library=PATH the agent injected into traced processes\n"
+	       "                          (default " BPFTIMED_AGENT_LIBRARY ")\n");
 }
 
 int main(int argc, char **argv)
@@ -29,9 +32,12 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "agent-socket", required_argument, NULL, 's' },
+		{ "agent-library", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = BPFTIMED_CONFIG_PATH;
+	const char *agent_socket = BPFTIMED_AGENT_SOCKET, *agent_library = BPFTIMED_AGENT_LIBRARY;
 	struct manager *m = NULL;
 	int c, level = -1, r;
 
@@ -50,6 +56,12 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			config_path = optarg;
+			break;
+		case 's':
+			agent_socket = optarg;
+			break;
+		case 'a':
+			agent_library = optarg;
 			break;
 		case 'l':
 			level = log_level_from_string(optarg);
@@ -71,6 +83,8 @@ int main(int argc, char **argv)
 	r = manager_new(&m, config_path, level);
 	if (r < 0)
 		return EXIT_FAILURE;
+	m->agent_socket = agent_socket;
+	m->agent_library = agent_library;
 	/* Refuse to start on a configuration we cannot read rather than serve the wrong binaries. */
 	r = manager_load_config(m);
 	if (r < 0) {

@@ -39,6 +39,7 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	agents_stop(&m->agents);
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->resync_source);
 	sd_event_source_unref(m->monitor_source);
@@ -334,6 +335,10 @@ int manager_startup(struct manager *m)
 	if (r < 0)
 		return log_error_errno(r, "Failed to scan running tools: %m");
 	log_info("Monitor attached; %d eBPF tools already running.", r);
+
+	r = agents_start(&m->agents, m->event, m->agent_socket, m->agent_library);
+	if (r < 0)
+		return r;
 
 	r = bus_setup(m);
 	if (r < 0)

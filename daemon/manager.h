@@ -12,6 +12,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "agents.h"
 #include "config.h"
 #include "events.h"
 #include "model.h"
@@ -28,6 +29,11 @@ struct manager {
 	struct events events;
 	uint64_t lost_records;
 	uint64_t resyncs;
+
+	/* The agents: their socket and the library injected into targets. */
+	struct agents agents;
+	const char *agent_socket;
+	const char *agent_library;
 
 	/* The configuration in force, where it comes from, and --log-level. */
 	struct config config;

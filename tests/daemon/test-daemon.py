@@ -52,6 +52,9 @@ TESTS = [
     "probe-many: nothing left within 1 s of exit",
     "bpftrace and funclatency at once: all listed, distinct pids, fields right",
     "bpftrace and funclatency at once: after bpftrace exits only funclatency's remain",
+    "bpftimectl attach: the agent is injected into a running process and listed",
+    "bpftimectl detach: the agent leaves the list and sleeps; attach again wakes it",
+    "bpftimectl attach of a process that does not exist: a clear error",
     "daemon stops on SIGTERM, exit 0, no crash in its log",
     "bpftimectl status -j exits 3 once the daemon is gone",
 ]
@@ -323,8 +326,9 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 
 
 class Env:
-    def __init__(self, bpftimed, bpftimectl, target, probe_many):
+    def __init__(self, bpftimed, bpftimectl, target, probe_many, agent_library):
         self.bpftimed = bpftimed
+        self.agent_library = agent_library
         self.bpftimectl = bpftimectl
         self.target = target
         self.target_real = os.path.realpath(target)
@@ -354,6 +358,8 @@ class Env:
         self.env["DBUS_SYSTEM_BUS_ADDRESS"] = address
 
     def start_daemon(self, *args):
+        args = [f"--agent-socket={os.path.join(self.tmp, 'agent.sock')}",
+                f"--agent-library={self.agent_library}", *args]
         with open(self.daemon_log, "w") as log:
             self.daemon = subprocess.Popen([self.bpftimed, *args], stdin=subprocess.DEVNULL,
                                            stdout=log, stderr=subprocess.STDOUT, env=self.env,
@@ -952,9 +958,67 @@ def missing_feature():
     return None
 
 
+def agent_listed(env, pid):
+    return [a for a in env.listing("agents") if a["pid"] == pid]
+
+
+def library_mapped(env, pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return env.agent_library in f.read()
+
+
+def scenario_agents(tap, env):
+    target = env.start_target()
+    time.sleep(0.2)
+    try:
+        rc, out = env.ctl("attach", str(target.pid))
+        if rc != 0:
+            raise Fail(f"bpftimectl attach {target.pid} exited {rc}: {out}\n" + env.log_text())
+        end = time.monotonic() + DEADLINE
+        while not agent_listed(env, target.pid) and time.monotonic() < end:
+            time.sleep(POLL)
+        agents = agent_listed(env, target.pid)
+        if not agents or not library_mapped(env, target.pid):
+            raise Fail(f"after attach: agents {env.listing('agents')}, library mapped: "
+                       f"{library_mapped(env, target.pid)}\n" + env.log_text())
+        a = agents[0]
+        if a["uid"] != os.getuid() or not a["version"] or not a["stop_ns"]:
+            raise Fail(f"agent fields: {json.dumps(a)}")
+        tap.ok(f"agent listed: {json.dumps(a)}; the injection stopped the target "
+               f"{a['stop_ns'] / 1e6:.2f} ms")
+    except Fail as e:
+        tap.not_ok(str(e))
+    try:
+        rc, out = env.ctl("detach", str(target.pid))
+        if rc != 0:
+            raise Fail(f"bpftimectl detach {target.pid} exited {rc}: {out}")
+        if agent_listed(env, target.pid):
+            raise Fail("still listed after detach")
+        if target.poll() is not None:
+            raise Fail(f"the target exited ({target.returncode}) after detach")
+        rc, out = env.ctl("attach", str(target.pid))
+        end = time.monotonic() + DEADLINE
+        while rc == 0 and not agent_listed(env, target.pid) and time.monotonic() < end:
+            time.sleep(POLL)
+        if rc != 0 or not agent_listed(env, target.pid):
+            raise Fail(f"attach again: exit {rc} {out}; agents {env.listing('agents')}")
+        tap.ok("detached, gone from the list, target alive; attached again and listed")
+    except Fail as e:
+        tap.not_ok(str(e))
+    try:
+        r = subprocess.run([env.bpftimectl, "attach", "999999"], capture_output=True,
+                           text=True, env=env.env, timeout=15, stdin=subprocess.DEVNULL)
+        if r.returncode == 0 or "999999" not in r.stderr:
+            raise Fail(f"exit {r.returncode}, stderr {r.stderr!r}")
+        tap.ok(r.stderr.strip())
+    except Fail as e:
+        tap.not_ok(str(e))
+
+
 def main(argv):
-    if len(argv) != 5:
-        print("usage: test-daemon.py BPFTIMED BPFTIMECTL TARGET PROBE_MANY", file=sys.stderr)
+    if len(argv) != 6:
+        print("usage: test-daemon.py BPFTIMED BPFTIMECTL TARGET PROBE_MANY AGENT_LIBRARY",
+              file=sys.stderr)
         return 2
     why = missing_feature()
     if why:
@@ -994,6 +1058,7 @@ def main(argv):
             (1, lambda: scenario_sigkill(tap, env, offsets)),
             (2, lambda: scenario_probe_many(tap, env, offsets)),
             (2, lambda: scenario_two_tools(tap, env, offsets, target)),
+            (3, lambda: scenario_agents(tap, env)),
         ]
         for count, run in scenarios:
             first = tap.n

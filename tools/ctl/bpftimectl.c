@@ -60,6 +60,12 @@ static const struct listing listings[] = {
 		{ "value_size", 'u', "VALUE" }, { "max_entries", 'u', "ENTRIES" },
 		{ "flags", 'u', "FLAGS" },
 	} },
+	{ "agents", "ListAgents", "iusuttttt", {
+		{ "pid", 'i', "PID" }, { "uid", 'u', "UID" }, { "version", 's', "VERSION" },
+		{ "caps", 'u', NULL }, { "connected_usec", 't', "SINCE(us)" },
+		{ "stop_ns", 't', "STOP(ns)" }, { "hits", 't', "HITS" },
+		{ "ns_total", 't', "NS" }, { "errors", 't', "ERRORS" },
+	} },
 	{ "attachments", "ListAttachments", "issstttstittussuaubsii", {
 		{ "pid", 'i', "PID" }, { "comm", 's', "COMM" }, { "kind", 's', "KIND" },
 		{ "path", 's', "PATH" }, { "dev", 't', NULL }, { "ino", 't', NULL },
@@ -334,7 +340,7 @@ static int do_list(sd_bus *bus, const char *what)
 		if (!strcmp(listings[i].name, what))
 			l = &listings[i];
 	if (!l) {
-		error("unknown listing '%s' (tools, programs, maps, attachments)", what);
+		error("unknown listing '%s' (tools, programs, maps, agents, attachments)", what);
 		return 2;
 	}
 	r = call(bus, l->method, &reply, &err);
@@ -385,10 +391,12 @@ static int do_status(sd_bus *bus)
 		return down ? EXIT_NOT_RUNNING : error("cannot reach bpftimed: %s", strerror(-r));
 	}
 	for (size_t i = 0; i < 4; i++) {
+		/* tools, programs, maps, and attachments (after agents in the table) */
+		const struct listing *l = &listings[i == 3 ? 4 : i];
 		struct table t;
 
-		r = call(bus, listings[i].method, &reply, &err);
-		if (r >= 0 && read_table(reply, &listings[i], &t) >= 0)
+		r = call(bus, l->method, &reply, &err);
+		if (r >= 0 && read_table(reply, l, &t) >= 0)
 			counts[i] = t.nrows;
 		if (r >= 0)
 			table_free(&t);
@@ -408,12 +416,43 @@ static int do_status(sd_bus *bus)
 	return 0;
 }
 
+/* Attach or Detach an agent: root only, checked by bpftimed. */
+static int do_agent(sd_bus *bus, const char *method, const char *pid_arg)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	char *end;
+	long pid = strtol(pid_arg, &end, 10);
+	int r;
+
+	if (*end || pid <= 0 || pid > INT32_MAX)
+		return error("'%s' is not a pid", pid_arg);
+	r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, method, &err, NULL, "i",
+			       (int32_t)pid);
+	if (r < 0) {
+		if (sd_bus_error_has_name(&err, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+		    sd_bus_error_has_name(&err, SD_BUS_ERROR_NAME_HAS_NO_OWNER)) {
+			sd_bus_error_free(&err);
+			error("bpftimed is not running");
+			return EXIT_NOT_RUNNING;
+		}
+		r = error("%s %ld: %s", method, pid, err.message ? err.message : strerror(-r));
+		sd_bus_error_free(&err);
+		return r;
+	}
+	if (json)
+		printf("{\"pid\": %ld, \"%s\": true}\n", pid,
+		       !strcmp(method, "Attach") ? "attached" : "detached");
+	return 0;
+}
+
 static int usage(FILE *out)
 {
 	fprintf(out, "Usage: bpftimectl [-j|--json] COMMAND\n\n"
 		     "  status                          is bpftimed running, and what it sees\n"
-		     "  list [tools|programs|maps|attachments]\n"
-		     "                                  what bpftimed sees (default: attachments)\n");
+		     "  list [tools|programs|maps|agents|attachments]\n"
+		     "                                  what bpftimed sees (default: attachments)\n"
+		     "  attach PID                      inject the agent into a process (root)\n"
+		     "  detach PID                      send its agent to sleep (root)\n");
 	return out == stdout ? 0 : 2;
 }
 
@@ -455,6 +494,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[optind], "status") && optind + 1 == argc)
 		r = do_status(bus);
+	else if (!strcmp(argv[optind], "attach") && optind + 2 == argc)
+		r = do_agent(bus, "Attach", argv[optind + 1]);
+	else if (!strcmp(argv[optind], "detach") && optind + 2 == argc)
+		r = do_agent(bus, "Detach", argv[optind + 1]);
 	else if (!strcmp(argv[optind], "list") && optind + 2 >= argc)
 		r = do_list(bus, optind + 1 < argc ? argv[optind + 1] : "attachments");
 	else

@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libbpftime-agent.so: the agent inside a traced process. Its one exported
+ * symbol, bpftime_agent_main(socket), is called by the daemon right after it
+ * injected the library (or from the constructor under LD_PRELOAD, when
+ * $BPFTIME_AGENT_SOCKET is set). It connects to the daemon, checks that the
+ * peer is root, says HELLO and serves the daemon's requests from its own
+ * thread: LOAD (a program with the tool's map fds), ATTACH (a hook on a
+ * probe site of a mapped file running that program), DETACH, UNLOAD, BYE.
+ * When the daemon goes away every hook is taken out and the agent sleeps.
+ *
+ * Hooks whose patch spans several instructions need every thread stopped,
+ * which only the daemon can do: those ATTACHes are refused with the reason
+ * and the kernel keeps serving that probe.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hook.h"
+#include "prog.h"
+#include "proto.h"
+
+#define MAX_PROGS 256
+#define MAX_ATTACH 1024
+#define MAX_SITES 256
+#define SITE_PROGS 16
+#define RECV_MAX (PROTO_MAX_MSG)
+
+struct loaded {
+	uint32_t id; /* the daemon's handle; 0: free */
+	struct agent_prog *prog;
+	int fds[PROTO_MAX_MAPS + 3];
+	int nfds;
+};
+
+/* One hooked address and the programs that run there. */
+struct site {
+	uint64_t addr;
+	struct hook *hook;
+	struct {
+		struct agent_prog *prog;
+		uint32_t attach;
+		uint64_t cookie;
+		bool ret;
+	} progs[SITE_PROGS];
+	unsigned int nprogs;
+	uint64_t hits, errors;
+};
+
+struct attachment {
+	uint32_t id; /* 0: free */
+	struct site *site;
+	uint16_t *semaphore;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int sock;
+	bool running;
+	pthread_t thread;
+	struct loaded progs[MAX_PROGS];
+	struct attachment attach[MAX_ATTACH];
+	struct site sites[MAX_SITES];
+	uint8_t *buf;
+} agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1 };
+
+static void run_site(struct site *s, struct pt_regs *regs, bool ret)
+{
+	struct agent_probe_info info = { .func_ip = s->addr };
+	unsigned int n = __atomic_load_n(&s->nprogs, __ATOMIC_ACQUIRE);
+	uint64_t r0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (s->progs[i].ret != ret || !s->progs[i].prog)
+			continue;
+		info.cookie = s->progs[i].cookie;
+		if (agent_prog__run(s->progs[i].prog, regs, &info, &r0) < 0)
+			__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
+	}
+	__atomic_add_fetch(&s->hits, 1, __ATOMIC_RELAXED);
+}
+
+static void on_entry(void *user, struct pt_regs *regs)
+{
+	run_site(user, regs, false);
+}
+
+static void on_return(void *user, struct pt_regs *regs)
+{
+	run_site(user, regs, true);
+}
+
+static int reply_error(uint32_t seq, int err, enum proto_type ref, uint32_t id, const char *fmt,
+		       ...) __attribute__((format(printf, 5, 6)));
+
+static int reply_error(uint32_t seq, int err, enum proto_type ref, uint32_t id, const char *fmt,
+		       ...)
+{
+	struct proto_msg m = { .type = PROTO_ERROR, .seq = seq };
+	uint8_t out[PROTO_MAX_TEXT + 64];
+	char text[PROTO_MAX_TEXT];
+	va_list ap;
+	ssize_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	m.error.fixed = (struct proto_error_fixed){ .err = err > 0 ? err : EINVAL,
+						    .ref_type = (uint16_t)ref, .ref_id = id,
+						    .text_len = (uint32_t)strlen(text) };
+	m.error.text = text;
+	n = proto_msg__encode(&m, out, sizeof(out));
+	return n < 0 ? (int)n : proto_send(agent.sock, out, (size_t)n, NULL, 0);
+}
+
+static struct loaded *find_prog(uint32_t id)
+{
+	for (int i = 0; i < MAX_PROGS; i++)
+		if (agent.progs[i].id == id)
+			return &agent.progs[i];
+	return NULL;
+}
+
+static void handle_load(const struct proto_msg *m, const int *fds, size_t nfds)
+{
+	const struct proto_load_fixed *f = &m->load.fixed;
+	struct agent_map_spec specs[PROTO_MAX_MAPS];
+	int tool_fds[PROTO_MAX_MAPS];
+	struct agent_prog_spec spec = {
+		.insn_cnt = f->insn_cnt,
+		.maps = specs,
+		.tool_map_fds = tool_fds,
+		.map_cnt = f->map_cnt,
+		.ringbuf_output_prog_fd = f->ringbuf_prog_fd == PROTO_NO_FD ? -1
+									     : fds[f->ringbuf_prog_fd],
+		.perf_output_prog_fd = f->perf_prog_fd == PROTO_NO_FD ? -1 : fds[f->perf_prog_fd],
+		.trace_printk_prog_fd = f->printk_prog_fd == PROTO_NO_FD ? -1
+									  : fds[f->printk_prog_fd],
+		.jit = f->flags & PROTO_LOAD_JIT,
+	};
+	char err[AGENT_ERRMSG_SIZE];
+	struct ebpf_insn *insns;
+	struct loaded *slot;
+	int r;
+
+	if (find_prog(f->prog)) {
+		reply_error(m->seq, EEXIST, PROTO_LOAD, f->prog, "program %u is already loaded",
+			    f->prog);
+		goto close_fds;
+	}
+	slot = find_prog(0);
+	if (!slot) {
+		reply_error(m->seq, ENOSPC, PROTO_LOAD, f->prog, "%d programs loaded already",
+			    MAX_PROGS);
+		goto close_fds;
+	}
+	for (uint32_t i = 0; i < f->map_cnt; i++) {
+		struct proto_map pm;
+
+		proto_load__map(m, i, &pm);
+		specs[i] = (struct agent_map_spec){
+			.fd = fds[pm.fd_index], .id = pm.id, .type = pm.type,
+			.key_size = pm.key_size, .value_size = pm.value_size,
+			.max_entries = pm.max_entries, .flags = pm.flags,
+		};
+		tool_fds[i] = pm.tool_fd;
+	}
+	/* The instructions may sit unaligned in the datagram. */
+	insns = malloc((size_t)f->insn_cnt * sizeof(*insns));
+	if (!insns) {
+		reply_error(m->seq, ENOMEM, PROTO_LOAD, f->prog, "out of memory");
+		goto close_fds;
+	}
+	memcpy(insns, m->load.insns, (size_t)f->insn_cnt * sizeof(*insns));
+	spec.insns = insns;
+	r = agent_prog__load(&spec, &slot->prog, err);
+	free(insns);
+	if (r < 0) {
+		reply_error(m->seq, -r, PROTO_LOAD, f->prog, "%s", err);
+		goto close_fds;
+	}
+	slot->id = f->prog;
+	slot->nfds = (int)nfds;
+	memcpy(slot->fds, fds, nfds * sizeof(int));
+	return;
+close_fds:
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/* Where a file offset of a mapped file is in this process (0: not mapped). */
+static uint64_t map_address(uint64_t dev, uint64_t ino, uint64_t offset, bool exec)
+{
+	char line[4096], perms[8];
+	unsigned long long start, end, off, inode;
+	unsigned int maj, min;
+	uint64_t addr = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+
+	while (f && !addr && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off, &maj,
+			   &min, &inode) != 7)
+			continue;
+		if (inode != ino || makedev(maj, min) != dev || (exec && perms[2] != 'x'))
+			continue;
+		if (offset >= off && offset < off + (end - start))
+			addr = start + (offset - off);
+	}
+	if (f)
+		fclose(f);
+	return addr;
+}
+
+static struct site *get_site(uint64_t addr)
+{
+	struct site *free_site = NULL;
+
+	for (int i = 0; i < MAX_SITES; i++) {
+		if (agent.sites[i].addr == addr)
+			return &agent.sites[i];
+		if (!agent.sites[i].addr && !free_site)
+			free_site = &agent.sites[i];
+	}
+	if (free_site)
+		free_site->addr = addr;
+	return free_site;
+}
+
+static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_t addr,
+		     char *err)
+{
+	struct hook_ops ops = { .entry = on_entry, .ret = on_return, .user = s };
+	struct hook_site hs = { .addr = addr, .orig_len = f->orig_len };
+	uint64_t func = f->func_size ? map_address(f->dev, f->ino, f->func_offset, true) : 0;
+	int r;
+
+	memcpy(hs.orig, f->orig, f->orig_len);
+	if (func) {
+		hs.func_start = func;
+		hs.func_end = func + f->func_size;
+		hs.prev_end = f->prev_end ? func - (f->func_offset - f->prev_end) : 0;
+		hs.next_start = f->next_start ? func + (f->next_start - f->func_offset) : 0;
+	}
+	s->hook = hook__new(&hs, &ops, err);
+	if (!s->hook)
+		return -errno;
+	/* Several instructions change: only the daemon can stop every thread for that. */
+	r = hook__enable(s->hook, 0);
+	if (r == -EBUSY)
+		snprintf(err, HOOK_ERRMSG_SIZE,
+			 "the patch at 0x%llx spans several instructions and needs every thread "
+			 "stopped",
+			 (unsigned long long)addr);
+	else if (r < 0)
+		snprintf(err, HOOK_ERRMSG_SIZE, "cannot patch 0x%llx: %s",
+			 (unsigned long long)addr, strerror(-r));
+	if (r < 0) {
+		hook__free(s->hook);
+		s->hook = NULL;
+	}
+	return r;
+}
+
+static void handle_attach(const struct proto_msg *m)
+{
+	const struct proto_attach_fixed *f = &m->attach.fixed;
+	struct loaded *lp = find_prog(f->prog);
+	struct attachment *a = NULL;
+	char err[HOOK_ERRMSG_SIZE];
+	uint64_t addr;
+	struct site *s;
+	int r;
+
+	for (int i = 0; i < MAX_ATTACH && !a; i++)
+		if (!agent.attach[i].id)
+			a = &agent.attach[i];
+	if (!lp || !a) {
+		reply_error(m->seq, lp ? ENOSPC : ENOENT, PROTO_ATTACH, f->attach,
+			    lp ? "too many attachments" : "program %u is not loaded", f->prog);
+		return;
+	}
+	addr = map_address(f->dev, f->ino, f->offset, true);
+	if (!addr) {
+		reply_error(m->seq, ENOENT, PROTO_ATTACH, f->attach,
+			    "%.*s (offset 0x%llx) is not mapped executable here",
+			    (int)f->path_len, m->attach.path, (unsigned long long)f->offset);
+		return;
+	}
+	s = get_site(addr);
+	if (!s || s->nprogs == SITE_PROGS) {
+		reply_error(m->seq, ENOSPC, PROTO_ATTACH, f->attach, "too many probes at 0x%llx",
+			    (unsigned long long)addr);
+		return;
+	}
+	if (!s->hook) {
+		r = hook_site(s, f, addr, err);
+		if (r < 0) {
+			if (!s->nprogs)
+				s->addr = 0;
+			reply_error(m->seq, -r, PROTO_ATTACH, f->attach, "%s", err);
+			return;
+		}
+	}
+	if (f->ref_ctr_offset) {
+		/* A USDT semaphore: the probe's users are counted in the process's data. */
+		uint64_t sem = map_address(f->dev, f->ino, f->ref_ctr_offset, false);
+
+		if (sem) {
+			a->semaphore = (uint16_t *)sem;
+			__atomic_add_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
+		}
+	}
+	s->progs[s->nprogs].prog = lp->prog;
+	s->progs[s->nprogs].attach = f->attach;
+	s->progs[s->nprogs].cookie = f->cookie;
+	s->progs[s->nprogs].ret = f->kind == PROTO_PROBE_RETURN;
+	__atomic_store_n(&s->nprogs, s->nprogs + 1, __ATOMIC_RELEASE);
+	if (f->kind == PROTO_PROBE_RETURN)
+		hook__set_return(s->hook, true);
+	a->id = f->attach;
+	a->site = s;
+}
+
+/* Takes one attachment out: its program stops running at the site. */
+static void detach(struct attachment *a)
+{
+	struct site *s = a->site;
+
+	bool returns = false;
+
+	for (unsigned int i = 0; i < s->nprogs; i++) {
+		if (s->progs[i].attach != a->id)
+			continue;
+		s->progs[i] = s->progs[s->nprogs - 1];
+		__atomic_store_n(&s->nprogs, s->nprogs - 1, __ATOMIC_RELEASE);
+		break;
+	}
+	for (unsigned int i = 0; i < s->nprogs; i++)
+		returns |= s->progs[i].ret;
+	if (s->hook)
+		hook__set_return(s->hook, returns);
+	if (!s->nprogs && s->hook) {
+		hook__disable(s->hook, 0);
+		hook__free(s->hook);
+		s->hook = NULL;
+		s->addr = 0;
+	}
+	if (a->semaphore)
+		__atomic_sub_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
+	memset(a, 0, sizeof(*a));
+}
+
+static void detach_all(void)
+{
+	for (int i = 0; i < MAX_ATTACH; i++)
+		if (agent.attach[i].id)
+			detach(&agent.attach[i]);
+}
+
+static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
+{
+	switch (m->type) {
+	case PROTO_LOAD:
+		handle_load(m, fds, nfds);
+		return;
+	case PROTO_ATTACH:
+		handle_attach(m);
+		return;
+	case PROTO_DETACH:
+		for (int i = 0; i < MAX_ATTACH; i++)
+			if (agent.attach[i].id == m->id.id)
+				detach(&agent.attach[i]);
+		return;
+	case PROTO_UNLOAD:
+		/* A program still attached somewhere stays until it is detached. */
+		for (int i = 0; i < MAX_PROGS; i++) {
+			struct loaded *lp = &agent.progs[i];
+			bool used = false;
+
+			if (lp->id != m->id.id)
+				continue;
+			for (int k = 0; k < MAX_SITES; k++)
+				for (unsigned int j = 0; j < agent.sites[k].nprogs; j++)
+					used |= agent.sites[k].progs[j].prog == lp->prog;
+			if (used) {
+				reply_error(m->seq, EBUSY, PROTO_UNLOAD, lp->id,
+					    "program %u is still attached", lp->id);
+				return;
+			}
+			agent_prog__free(lp->prog);
+			for (int k = 0; k < lp->nfds; k++)
+				close(lp->fds[k]);
+			memset(lp, 0, sizeof(*lp));
+		}
+		return;
+	default:
+		return;
+	}
+}
+
+static void *serve(void *arg)
+{
+	char err[PROTO_ERRMSG_SIZE];
+	int fds[PROTO_MAX_FDS];
+	struct proto_msg m;
+	size_t nfds;
+	ssize_t n;
+
+	for (;;) {
+		n = proto_recv(agent.sock, agent.buf, RECV_MAX, fds, &nfds);
+		if (n <= 0)
+			break; /* the daemon went away */
+		if (proto_msg__decode(agent.buf, (size_t)n, nfds, &m, err) < 0) {
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			reply_error(0, EBADMSG, PROTO_HELLO, 0, "malformed message: %s", err);
+			continue;
+		}
+		if (m.type == PROTO_BYE)
+			break;
+		pthread_mutex_lock(&agent.lock);
+		handle(&m, fds, nfds);
+		pthread_mutex_unlock(&agent.lock);
+	}
+	/* Dormant: no probe of ours runs any more; the kernel serves again. */
+	pthread_mutex_lock(&agent.lock);
+	detach_all();
+	close(agent.sock);
+	agent.sock = -1;
+	agent.running = false;
+	pthread_mutex_unlock(&agent.lock);
+	return NULL;
+}
+
+static int say_hello(void)
+{
+	struct proto_msg m = { .type = PROTO_HELLO, .seq = 1 };
+	uint8_t out[256];
+	ssize_t n;
+
+	m.hello = (struct proto_hello){ .pid = (uint32_t)getpid(),
+					.caps = PROTO_CAP_JIT | PROTO_CAP_RETURN_PROBES,
+					.max_msg = PROTO_MAX_MSG };
+	snprintf(m.hello.version, sizeof(m.hello.version), "%s", BPFTIMED_VERSION);
+	n = proto_msg__encode(&m, out, sizeof(out));
+	return n < 0 ? (int)n : proto_send(agent.sock, out, (size_t)n, NULL, 0);
+}
+
+__attribute__((visibility("default"))) int bpftime_agent_main(const char *socket_path);
+
+int bpftime_agent_main(const char *socket_path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	int r = 0;
+
+	pthread_mutex_lock(&agent.lock);
+	if (agent.running)
+		goto out;
+	if (!socket_path || strlen(socket_path) >= sizeof(addr.sun_path)) {
+		r = -EINVAL;
+		goto out;
+	}
+	if (!agent.buf && !(agent.buf = malloc(RECV_MAX))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	strcpy(addr.sun_path, socket_path);
+	agent.sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (agent.sock < 0 || connect(agent.sock, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    getsockopt(agent.sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* Only a root daemon may hand us programs. */
+	if (cred.uid != 0) {
+		r = -EPERM;
+		goto fail;
+	}
+	r = say_hello();
+	if (r == 0)
+		r = -pthread_create(&agent.thread, NULL, serve, NULL);
+	if (r < 0)
+		goto fail;
+	pthread_detach(agent.thread);
+	agent.running = true;
+	goto out;
+fail:
+	if (agent.sock >= 0)
+		close(agent.sock);
+	agent.sock = -1;
+out:
+	pthread_mutex_unlock(&agent.lock);
+	return r;
+}
+
+/* LD_PRELOAD: the environment says where the daemon is. */
+__attribute__((constructor)) static void preload(void)
+{
+	const char *socket_path = getenv("BPFTIME_AGENT_SOCKET");
+
+	if (socket_path)
+		bpftime_agent_main(socket_path);
+}

@@ -1,0 +1,310 @@
+// SPDX-License-Identifier: MIT
+/* The agents' socket, their connections and their injection (see agents.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agents.h"
+#include "inject.h"
+#include "log.h"
+#include "proto.h"
+
+#define AGENT_ENTRY "bpftime_agent_main"
+#define AGENT_LIBRARY_NAME "libbpftime-agent.so"
+#define RECV_MAX 65536
+
+static uint64_t realtime_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+struct agent *agents_find(struct agents *a, pid_t pid)
+{
+	for (struct agent *g = a->list; g; g = g->next)
+		if (g->pid == pid)
+			return g;
+	return NULL;
+}
+
+static void agent_drop(struct agents *a, struct agent *g, const char *why)
+{
+	for (struct agent **pp = &a->list; *pp; pp = &(*pp)->next) {
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	}
+	log_info("Agent in process %d disconnected: %s.", g->pid, why);
+	sd_event_source_unref(g->source);
+	close(g->fd);
+	free(g);
+}
+
+static int send_msg(struct agents *a, struct agent *g, struct proto_msg *m)
+{
+	uint8_t buf[4096];
+	ssize_t n;
+
+	m->seq = ++a->next_seq;
+	n = proto_msg__encode(m, buf, sizeof(buf));
+	if (n < 0)
+		return (int)n;
+	return proto_send(g->fd, buf, (size_t)n, NULL, 0);
+}
+
+static void on_message(struct agents *a, struct agent *g, const struct proto_msg *m)
+{
+	struct proto_msg reply = { .type = PROTO_HELLO };
+
+	switch (m->type) {
+	case PROTO_HELLO:
+		g->hello = true;
+		g->caps = m->hello.caps;
+		memcpy(g->version, m->hello.version, sizeof(g->version));
+		reply.hello = (struct proto_hello){ .pid = (uint32_t)getpid(),
+						    .max_msg = PROTO_MAX_MSG };
+		snprintf(reply.hello.version, sizeof(reply.hello.version), "%s", BPFTIMED_VERSION);
+		if (send_msg(a, g, &reply) < 0)
+			agent_drop(a, g, "cannot answer its HELLO");
+		else
+			log_info("Agent %s in process %d (uid %u) connected.", g->version, g->pid,
+				 g->uid);
+		return;
+	case PROTO_STATS:
+		g->hits = m->stats.hits;
+		g->ns_total = m->stats.ns_total;
+		g->errors = m->stats.errors;
+		return;
+	case PROTO_ERROR:
+		log_warning("Agent in process %d: request %u (%u) failed: %.*s (%s).", g->pid,
+			    m->error.fixed.ref_id, m->error.fixed.ref_type,
+			    (int)m->error.fixed.text_len, m->error.text,
+			    strerror(m->error.fixed.err));
+		return;
+	case PROTO_BYE:
+		agent_drop(a, g, "it said goodbye");
+		return;
+	default:
+		log_warning("Agent in process %d sent a message only the daemon sends (type %d); "
+			    "closing.",
+			    g->pid, m->type);
+		agent_drop(a, g, "protocol violation");
+		return;
+	}
+}
+
+static int on_agent_io(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct agent *g = userdata;
+	static uint8_t buf[RECV_MAX];
+	char err[PROTO_ERRMSG_SIZE];
+	int fds[PROTO_MAX_FDS];
+	struct proto_msg m;
+	size_t nfds = 0;
+	ssize_t n;
+
+	n = proto_recv(fd, buf, sizeof(buf), fds, &nfds);
+	/* Agents send no fds: whatever came is closed right away. */
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n == 0) {
+		agent_drop(g->owner, g, "connection closed");
+		return 0;
+	}
+	if (n < 0) {
+		log_warning_errno((int)n, "Agent in process %d: cannot receive: %m", g->pid);
+		agent_drop(g->owner, g, "receive error");
+		return 0;
+	}
+	if (proto_msg__decode(buf, (size_t)n, nfds, &m, err) < 0) {
+		log_warning("Agent in process %d sent a malformed message: %s.", g->pid, err);
+		agent_drop(g->owner, g, "malformed message");
+		return 0;
+	}
+	if (!g->hello && m.type != PROTO_HELLO) {
+		log_warning("Agent in process %d did not start with HELLO.", g->pid);
+		agent_drop(g->owner, g, "protocol violation");
+		return 0;
+	}
+	on_message(g->owner, g, &m);
+	return 0;
+}
+
+/* Injected by us, or the agent library is mapped (LD_PRELOAD): anyone else is refused. */
+static bool may_connect(struct agents *a, pid_t pid, uint64_t *stop_ns)
+{
+	char path[64], line[4096];
+	bool found = false;
+	FILE *f;
+
+	for (int i = 0; i < AGENTS_MAX_PENDING; i++) {
+		if (a->pending[i] == pid) {
+			a->pending[i] = 0;
+			*stop_ns = a->stop_ns[i];
+			return true;
+		}
+	}
+	*stop_ns = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/" AGENT_LIBRARY_NAME "\n") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct agents *a = userdata;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct agent *g;
+	uint64_t stop_ns;
+	int c, r;
+
+	c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c < 0)
+		return 0;
+	if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warning_errno(-errno, "Refusing an agent connection: no peer credentials: %m");
+		close(c);
+		return 0;
+	}
+	if (!may_connect(a, cred.pid, &stop_ns)) {
+		log_warning("Refusing an agent connection from process %d (uid %u): not injected, "
+			    "no agent library mapped.",
+			    cred.pid, cred.uid);
+		close(c);
+		return 0;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		close(c);
+		return log_error_errno(-ENOMEM, "Out of memory.");
+	}
+	*g = (struct agent){ .owner = a, .pid = cred.pid, .uid = cred.uid, .fd = c,
+			     .connected_usec = realtime_usec(), .stop_ns = stop_ns };
+	r = sd_event_add_io(a->event, &g->source, c, EPOLLIN, on_agent_io, g);
+	if (r < 0) {
+		close(c);
+		free(g);
+		return log_error_errno(r, "Failed to watch an agent connection: %m");
+	}
+	g->next = a->list;
+	a->list = g;
+	return 0;
+}
+
+int agents_start(struct agents *a, sd_event *event, const char *socket_path,
+		 const char *library)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char dir[sizeof(addr.sun_path)], *slash;
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->listen_fd = -1;
+	a->event = event;
+	if (strlen(socket_path) >= sizeof(addr.sun_path))
+		return log_error_errno(-ENAMETOOLONG, "Agent socket path %s is too long.",
+				       socket_path);
+	snprintf(a->socket_path, sizeof(a->socket_path), "%s", socket_path);
+	snprintf(a->library, sizeof(a->library), "%s", library);
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		/* Agents of every user connect: the directory is searchable by all. */
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return log_error_errno(-errno, "Failed to create %s: %m", dir);
+	}
+	strcpy(addr.sun_path, socket_path);
+	a->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (a->listen_fd < 0)
+		return log_error_errno(-errno, "Failed to create the agent socket: %m");
+	unlink(socket_path);
+	if (bind(a->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    chmod(socket_path, 0666) < 0 || listen(a->listen_fd, 64) < 0)
+		return log_error_errno(-errno, "Failed to listen on %s: %m", socket_path);
+	r = sd_event_add_io(event, &a->listen_source, a->listen_fd, EPOLLIN, on_accept, a);
+	if (r < 0)
+		return log_error_errno(r, "Failed to watch the agent socket: %m");
+	log_info("Agents connect to %s.", socket_path);
+	return 0;
+}
+
+void agents_stop(struct agents *a)
+{
+	struct proto_msg bye = { .type = PROTO_BYE };
+
+	while (a->list) {
+		send_msg(a, a->list, &bye);
+		agent_drop(a, a->list, "bpftimed is stopping");
+	}
+	sd_event_source_unref(a->listen_source);
+	a->listen_source = NULL;
+	if (a->listen_fd >= 0) {
+		close(a->listen_fd);
+		unlink(a->socket_path);
+		a->listen_fd = -1;
+	}
+}
+
+int agents_attach(struct agents *a, pid_t pid, char *err, size_t err_size)
+{
+	char ierr[INJECT_ERRMSG_SIZE];
+	struct inject_result res;
+	int slot = -1, r;
+
+	if (agents_find(a, pid)) {
+		snprintf(err, err_size, "process %d already has an agent", pid);
+		return -EEXIST;
+	}
+	for (int i = 0; i < AGENTS_MAX_PENDING && slot < 0; i++)
+		if (!a->pending[i] || a->pending[i] == pid)
+			slot = i;
+	if (slot < 0) {
+		snprintf(err, err_size, "too many injections waiting for their agent");
+		return -EBUSY;
+	}
+	/* Pending before the call: the agent may connect before we return. */
+	a->pending[slot] = pid;
+	r = inject_library_call(pid, a->library, AGENT_ENTRY, a->socket_path, &res, ierr);
+	if (r < 0) {
+		a->pending[slot] = 0;
+		snprintf(err, err_size, "%s", ierr);
+		return r;
+	}
+	a->stop_ns[slot] = res.stop_ns;
+	log_info("Injected the agent into process %d (thread %d stopped %.2f ms).", pid, res.tid,
+		 res.stop_ns / 1e6);
+	return 0;
+}
+
+int agents_detach(struct agents *a, pid_t pid, char *err, size_t err_size)
+{
+	struct proto_msg bye = { .type = PROTO_BYE };
+	struct agent *g = agents_find(a, pid);
+	int r;
+
+	if (!g) {
+		snprintf(err, err_size, "process %d has no connected agent", pid);
+		return -ENOENT;
+	}
+	r = send_msg(a, g, &bye);
+	agent_drop(a, g, "detached");
+	if (r < 0)
+		snprintf(err, err_size, "could not tell the agent: %s", strerror(-r));
+	return r;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agents: processes running libbpftime-agent.so, connected to the
+ * daemon's SOCK_SEQPACKET socket (default /run/bpftimed/agent.sock).
+ *
+ * Contract:
+ *  - A connection is kept only from a process the daemon injected or that
+ *    has the agent library mapped (LD_PRELOAD), judged by SO_PEERCRED and
+ *    /proc/PID/maps; its first message must be a valid HELLO. Every message
+ *    is decoded by proto/ with its fds; a malformed one is logged with the
+ *    reason and the connection closed, the daemon carries on.
+ *  - agents_attach() injects the agent (dlopen, then its entry point with
+ *    the socket path) and returns once it is loaded; the agent connects on
+ *    its own. agents_detach() asks the agent to drop every probe and go
+ *    dormant (BYE): the library stays mapped, since a thread may still be
+ *    about to return through one of its return trampolines.
+ */
+#ifndef BPFTIMED_AGENTS_H
+#define BPFTIMED_AGENTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <systemd/sd-event.h>
+
+#define AGENTS_MAX_PENDING 64
+
+struct agents;
+
+struct agent {
+	struct agent *next;
+	struct agents *owner;
+	pid_t pid;
+	uid_t uid;
+	int fd;
+	sd_event_source *source;
+	uint64_t connected_usec; /* CLOCK_REALTIME */
+	uint64_t stop_ns;	 /* how long the injection stopped it, 0 if preloaded */
+	bool hello;
+	uint32_t caps;
+	char version[16];
+	uint32_t probes;
+	uint64_t hits, ns_total, errors;
+};
+
+struct agents {
+	sd_event *event;
+	int listen_fd;
+	sd_event_source *listen_source;
+	char socket_path[108];
+	char library[4096];
+	struct agent *list;
+	/* Processes injected whose agent has not connected yet. */
+	pid_t pending[AGENTS_MAX_PENDING];
+	uint64_t stop_ns[AGENTS_MAX_PENDING];
+	uint32_t next_seq;
+};
+
+int agents_start(struct agents *a, sd_event *event, const char *socket_path,
+		 const char *library);
+void agents_stop(struct agents *a);
+
+int agents_attach(struct agents *a, pid_t pid, char *err, size_t err_size);
+int agents_detach(struct agents *a, pid_t pid, char *err, size_t err_size);
+struct agent *agents_find(struct agents *a, pid_t pid);
+
+#endif
