@@ -162,8 +162,14 @@ static void call_dispatch(struct emitter *e, uint64_t arg, uint64_t fn)
 	emit(e, mov_rsp_rbx, sizeof(mov_rsp_rbx));
 }
 
+static bool callee_saved(int reg)
+{
+	return reg == RBX || reg == RBP || reg == R12 || reg == R13 || reg == R14 || reg == R15;
+}
+
 /*
- * Every general register from the struct pt_regs at rsp, and the flags when
+ * The caller-saved registers from the struct pt_regs at rsp (a callback may
+ * have changed them, as bpf_override_return changes ax), and the flags when
  * they may be live. At a function's entry and at its return they are not
  * (the ABI does not carry flags across calls), and popfq is the slowest
  * instruction of the trampoline.
@@ -176,8 +182,13 @@ static void restore_regs(struct emitter *e, bool flags)
 		mov_rsp_slot(e, RAX, offsetof(struct pt_regs, eflags), true);
 		emit(e, push_rax_popfq, sizeof(push_rax_popfq));
 	}
+	/*
+	 * The dispatch is a C function: it kept rbp and r12-r15 itself; rbx is
+	 * ours, it held the stack pointer across the call.
+	 */
 	for (size_t i = 0; i < sizeof(gprs) / sizeof(gprs[0]); i++)
-		mov_rsp_slot(e, gprs[i].reg, gprs[i].off, true);
+		if (!callee_saved(gprs[i].reg) || gprs[i].reg == RBX)
+			mov_rsp_slot(e, gprs[i].reg, gprs[i].off, true);
 }
 
 static bool near(uint64_t a, uint64_t b)

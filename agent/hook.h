@@ -22,7 +22,8 @@
  *    and the flags too where they can be live (not at a function's entry
  *    or return, where the ABI carries none); regs->ip is the probed address and regs->sp the stack
  *    pointer at it, as for a kernel uprobe. Changes a callback makes to the
- *    general registers in regs take effect (bpf_override_return). The hook
+ *    caller-saved registers in regs (ax, cx, dx, si, di, r8-r11) take
+ *    effect (bpf_override_return). The hook
  *    path uses no vector registers; callbacks must not either.
  *  - A return callback sees regs->ax = the return value and regs->ip = the
  *    address the function returns to, as the kernel's uretprobe does. Per-thread shadow stacks match returns to entries

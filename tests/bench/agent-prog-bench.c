@@ -25,7 +25,7 @@
 
 #include "maplock.h"
 #include "prog.h"
-#include "ringbuf-output.skel.h"
+#include "agent-load.h"
 
 static uint64_t now_ns(void)
 {
@@ -33,75 +33,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
-}
-
-static struct agent_prog *load(struct bpf_object *obj, const char *name, bool jit)
-{
-	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
-	const struct bpf_insn *insns = bpf_program__insns(prog);
-	size_t cnt = bpf_program__insn_cnt(prog), n = 0;
-	struct agent_map_spec maps[8];
-	int fds[8], ringbuf_prog = -1;
-	char err[AGENT_ERRMSG_SIZE];
-	struct agent_prog *p;
-
-	for (size_t i = 0; i + 1 < cnt; i++) {
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-		bool seen = false;
-
-		if (insns[i].code != (BPF_LD | BPF_IMM | BPF_DW))
-			continue;
-		if (insns[i].src_reg == BPF_PSEUDO_MAP_FD) {
-			for (size_t k = 0; k < n; k++)
-				seen |= fds[k] == insns[i].imm;
-			if (!seen && !bpf_obj_get_info_by_fd(insns[i].imm, &info, &len)) {
-				fds[n] = insns[i].imm;
-				maps[n++] = (struct agent_map_spec){
-					.fd = insns[i].imm,
-					.id = info.id,
-					.type = info.type,
-					.key_size = info.key_size,
-					.value_size = info.value_size,
-					.max_entries = info.max_entries,
-					.flags = info.map_flags,
-				};
-				if (info.type == BPF_MAP_TYPE_RINGBUF) {
-					struct ringbuf_output_bpf *skel =
-						ringbuf_output_bpf__open();
-
-					bpf_map__reuse_fd(skel->maps.rb, insns[i].imm);
-					if (ringbuf_output_bpf__load(skel)) {
-						fprintf(stderr, "cannot load ringbuf-output\n");
-						exit(1);
-					}
-					ringbuf_prog = bpf_program__fd(skel->progs.ringbuf_output);
-				}
-			}
-		}
-		i++;
-	}
-	struct agent_prog_spec spec = {
-		.insns = (const struct ebpf_insn *)insns,
-		.insn_cnt = cnt,
-		.maps = maps,
-		.tool_map_fds = fds,
-		.map_cnt = n,
-		.ringbuf_output_prog_fd = ringbuf_prog,
-		.perf_output_prog_fd = -1,
-		.trace_printk_prog_fd = -1,
-		.jit = jit,
-	};
-	if (agent_prog__load(&spec, &p, err) < 0) {
-		fprintf(stderr, "%s: %s\n", name, err);
-		exit(1);
-	}
-	return p;
 }
 
 static int drop(void *ctx, void *data, size_t size)
@@ -137,7 +68,7 @@ int main(int argc, char *argv[])
 		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
 			only = argv[++i];
 	}
-	libbpf_set_print(quiet);
+	libbpf_set_print(bench_libbpf_quiet);
 	snprintf(path, sizeof(path), "%s/bench.bpf.o", AGENT_PROGS_DIR);
 	obj = bpf_object__open_file(path, NULL);
 	if (!obj || bpf_object__load(obj)) {
@@ -151,7 +82,7 @@ int main(int argc, char *argv[])
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		if (only && strcmp(only, rows[r].prog))
 			continue;
-		struct agent_prog *p = load(obj, rows[r].prog, jit);
+		struct agent_prog *p = bench_agent_load(obj, rows[r].prog, jit);
 		long n = !strcmp(rows[r].prog, "empty") || !strcmp(rows[r].prog, "mmap_count") ?
 				 runs * 50 :
 				 runs;
