@@ -83,6 +83,27 @@ static struct model_tool *tool_of(struct events *e, const struct monitor_hdr *h)
 	return t;
 }
 
+/*
+ * The object a successful fd-creating call made, in its tool; NULL with
+ * *r = 0 when there is none to add (a failed call, an fd the monitor could
+ * not track), or with *r = -ENOMEM.
+ */
+static struct model_obj *new_object(struct events *e, const struct monitor_hdr *h, int result,
+				    uint32_t flags, enum model_obj_kind kind, int *r)
+{
+	struct model_tool *t;
+	struct model_obj *o;
+
+	*r = 0;
+	if (result < 0 || (flags & MONITOR_FD_UNTRACKED))
+		return NULL;
+	t = tool_of(e, h);
+	o = t ? model_obj_add(e->model, t, result, kind) : NULL;
+	if (!o)
+		*r = -ENOMEM;
+	return o;
+}
+
 static int on_prog_load(struct events *e, const struct monitor_prog_load *ev)
 {
 	struct pending_load *p = pending_find(e, ev->load_id);
@@ -134,17 +155,13 @@ static int on_prog_load(struct events *e, const struct monitor_prog_load *ev)
 
 static int on_map_create(struct events *e, const struct monitor_map_create *ev)
 {
-	struct model_tool *t;
 	struct model_obj *o;
 	int r;
 
-	if (ev->result < 0 || (ev->flags & MONITOR_FD_UNTRACKED))
-		return 0;
-	t = tool_of(e, &ev->hdr);
-	o = t ? model_obj_add(e->model, t, ev->result, MODEL_OBJ_MAP) : NULL;
+	o = new_object(e, &ev->hdr, ev->result, ev->flags, MODEL_OBJ_MAP, &r);
 	if (!o)
-		return -ENOMEM;
-	r = resolve_map(t->pid, ev->result, &o->map);
+		return r;
+	r = resolve_map((pid_t)ev->hdr.pid, ev->result, &o->map);
 	if (r < 0) {
 		/* Gone already (closed or exited): what the tool asked for. */
 		log_debug_errno(r, "%s[%u]: cannot read map fd %d: %m", ev->hdr.comm, ev->hdr.pid,
@@ -163,12 +180,10 @@ static int on_map_create(struct events *e, const struct monitor_map_create *ev)
 
 static int on_btf_load(struct events *e, const struct monitor_btf_load *ev)
 {
-	struct model_tool *t;
+	int r;
 
-	if (ev->result < 0 || (ev->flags & MONITOR_FD_UNTRACKED))
-		return 0;
-	t = tool_of(e, &ev->hdr);
-	return t && model_obj_add(e->model, t, ev->result, MODEL_OBJ_BTF) ? 0 : -ENOMEM;
+	new_object(e, &ev->hdr, ev->result, ev->flags, MODEL_OBJ_BTF, &r);
+	return r;
 }
 
 /* The program a tool refers to by fd, or one made from its kernel id alone. */
@@ -206,12 +221,10 @@ static int on_link_create(struct events *e, const struct monitor_link_create *ev
 	uint32_t prog_id = 0;
 	int r;
 
-	if (ev->result < 0 || (ev->flags & MONITOR_FD_UNTRACKED))
-		return 0;
-	t = tool_of(e, &ev->hdr);
-	o = t ? model_obj_add(e->model, t, ev->result, MODEL_OBJ_LINK) : NULL;
+	o = new_object(e, &ev->hdr, ev->result, ev->flags, MODEL_OBJ_LINK, &r);
 	if (!o)
-		return -ENOMEM;
+		return r;
+	t = model_tool_find(e->model, (pid_t)ev->hdr.pid);
 	o->link.attach_type = ev->attach_type;
 	o->link.cookie = ev->bpf_cookie;
 	o->link.target_fd = (int)ev->target_fd;
@@ -249,16 +262,13 @@ static int on_link_create(struct events *e, const struct monitor_link_create *ev
 
 static int on_perf_open(struct events *e, const struct monitor_perf_open *ev)
 {
-	struct model_tool *t;
+	pid_t pid = (pid_t)ev->hdr.pid;
 	struct model_obj *o;
 	int r;
 
-	if (ev->result < 0 || (ev->flags & MONITOR_FD_UNTRACKED))
-		return 0;
-	t = tool_of(e, &ev->hdr);
-	o = t ? model_obj_add(e->model, t, ev->result, MODEL_OBJ_PERF) : NULL;
+	o = new_object(e, &ev->hdr, ev->result, ev->flags, MODEL_OBJ_PERF, &r);
 	if (!o)
-		return -ENOMEM;
+		return r;
 	o->perf.kind = ev->kind == MONITOR_PERF_UPROBE	   ? MODEL_PERF_UPROBE
 		       : ev->kind == MONITOR_PERF_TRACEPOINT ? MODEL_PERF_TRACEPOINT
 							     : MODEL_PERF_OTHER;
@@ -278,7 +288,7 @@ static int on_perf_open(struct events *e, const struct monitor_perf_open *ev)
 		o->perf.site.offset = ev->offset;
 		return 0;
 	}
-	r = resolve_probe_site(t->pid, ev->path, ev->offset, &o->perf.site);
+	r = resolve_probe_site(pid, ev->path, ev->offset, &o->perf.site);
 	if (r < 0)
 		log_warning_errno(r, "%s[%u]: uprobe on %s: cannot open the file: %m", ev->hdr.comm,
 				  ev->hdr.pid, ev->path);

@@ -10,9 +10,7 @@
  *
  *   uprobe-bench [--interp]
  */
-#include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +23,7 @@
 
 #include "agent-load.h"
 #include "hook.h"
+#include "self-offset.h"
 #include "maplock.h"
 
 #define TARGET(name)                                                                               \
@@ -75,24 +74,6 @@ static double time_calls(int (*fn)(int), long n)
 	return best;
 }
 
-static int file_offset_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	uint64_t *addr = data;
-
-	if (info->dlpi_name && info->dlpi_name[0])
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uint64_t va = *addr - info->dlpi_addr;
-
-		if (ph->p_type == PT_LOAD && va >= ph->p_vaddr && va < ph->p_vaddr + ph->p_memsz) {
-			*addr = va - ph->p_vaddr + ph->p_offset;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 struct run_ctx {
 	struct agent_prog *prog;
 	uint64_t func_ip;
@@ -133,10 +114,9 @@ int main(int argc, char **argv)
 	printf("%-8s %-16s %10s %12s %12s %12s\n", "first", "program", "call ns", "kernel ns",
 	       "agent ns", "kernel/agent");
 	for (size_t t = 0; t < sizeof(targets) / sizeof(targets[0]); t++) {
-		uint64_t off = (uint64_t)targets[t].fn;
+		uint64_t off = self_file_offset(targets[t].fn);
 		double plain = time_calls(targets[t].fn, 2000000);
 
-		dl_iterate_phdr(file_offset_cb, &off);
 		for (size_t p = 0; p < sizeof(programs) / sizeof(programs[0]); p++) {
 			struct bpf_program *bp = bpf_object__find_program_by_name(obj, programs[p]);
 			struct run_ctx ctx = { .func_ip = (uint64_t)targets[t].fn };

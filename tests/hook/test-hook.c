@@ -6,9 +6,7 @@
  * calling a function while it is hooked and unhooked 1,000 times, and a
  * kernel uprobe registered on the hooked address.
  */
-#include <elf.h>
 #include <errno.h>
-#include <link.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -22,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "hook.h"
+#include "self-offset.h"
 
 typedef int (*target_fn)(int);
 
@@ -349,25 +348,6 @@ Test(hook, stress_cave_16_threads_1000_toggles, .timeout = 120)
 	stress(2);
 }
 
-/* File offset of an address of this executable, through its PT_LOAD headers. */
-static int file_offset_cb(struct dl_phdr_info *info, size_t size, void *data)
-{
-	uint64_t *addr = data;
-
-	if (info->dlpi_name && info->dlpi_name[0])
-		return 0;
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		uint64_t va = *addr - info->dlpi_addr;
-
-		if (ph->p_type == PT_LOAD && va >= ph->p_vaddr && va < ph->p_vaddr + ph->p_memsz) {
-			*addr = va - ph->p_vaddr + ph->p_offset;
-			return 1;
-		}
-	}
-	return 0;
-}
-
 static int open_uprobe(const char *path, uint64_t offset)
 {
 	struct perf_event_attr attr = { .size = sizeof(attr) };
@@ -398,13 +378,13 @@ Test(hook, kernel_uprobe_on_the_hooked_address, .timeout = 30)
 		struct hook_site site = target_site(i);
 		struct seen seen = { 0 };
 		struct hook_ops ops = { .entry = on_entry, .user = &seen };
-		uint64_t off = (uint64_t)targets[i].fn;
+		uint64_t off = self_file_offset(targets[i].fn);
 		char err[HOOK_ERRMSG_SIZE];
 		struct hook *h = hook__new(&site, &ops, err);
 		int fd;
 
 		cr_assert(h, "%s", err);
-		cr_assert_eq(dl_iterate_phdr(file_offset_cb, &off), 1);
+		cr_assert_neq(off, 0);
 		cr_assert_eq(hook__enable(h, HOOK_F_STOPPED), 0);
 		fd = open_uprobe(exe, off);
 		cr_assert_geq(fd, 0, "%s: perf_event_open uprobe: %s", targets[i].name,
