@@ -16,12 +16,15 @@ nothing of the tool is left one second after it exits. Prints TAP.
 """
 
 import collections
+import ctypes
 import json
 import os
 import pty
+import random
 import re
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -55,6 +58,11 @@ TESTS = [
     "bpftimectl attach: the agent is injected into a running process and listed",
     "bpftimectl detach: the agent leaves the list and sleeps; attach again wakes it",
     "bpftimectl attach of a process that does not exist: a clear error",
+    "daemon side: 10,000 random and 1,000 mutated messages, each refused and logged "
+    "(or a valid HELLO answered), daemon up",
+    "agent side (LD_PRELOAD): 10,000 random and 1,000 mutated messages, malformed ones "
+    "answered with ERROR, "
+    "target and agent up",
     "daemon stops on SIGTERM, exit 0, no crash in its log",
     "bpftimectl status -j exits 3 once the daemon is gone",
 ]
@@ -1015,6 +1023,125 @@ def scenario_agents(tap, env):
         tap.not_ok(str(e))
 
 
+PROTO_CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus",
+                            "proto")
+
+
+def garbage_messages(rng, randoms=10000, mutated=1000):
+    """Random datagrams, then valid messages (the fuzz corpus) with bytes changed."""
+    seeds = []
+    for name in sorted(os.listdir(PROTO_CORPUS)):
+        with open(os.path.join(PROTO_CORPUS, name), "rb") as f:
+            seeds.append(f.read()[1:])  # byte 0 is the fuzzer's fd count
+    for _ in range(randoms):
+        yield bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 200)))
+    n = 0
+    while n < mutated:
+        m = bytearray(seeds[n % len(seeds)])
+        for _ in range(rng.randrange(1, 4)):
+            m[rng.randrange(len(m))] = rng.getrandbits(8)
+        # A message turned into a well-formed BYE would end the conversation.
+        if struct.unpack_from("<H", m, 6)[0] == 8:
+            continue
+        n += 1
+        yield bytes(m)
+
+
+def scenario_daemon_garbage(tap, env):
+    # The daemon keeps connections from processes with the agent mapped: map it here.
+    ctypes.CDLL(env.agent_library)
+    path = os.path.join(env.tmp, "agent.sock")
+    rng = random.Random(4)
+    sent = hellos = 0
+    t0 = time.monotonic()
+    try:
+        for msg in garbage_messages(rng):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                s.connect(path)
+                s.send(msg)
+                s.settimeout(5)
+                # The daemon closes the connection, or answers a well-formed HELLO with its own.
+                reply = s.recv(65536)
+                if reply:
+                    if struct.unpack_from("<IHH", reply) != (0x4d545042, 1, 1) or \
+                            struct.unpack_from("<H", msg, 6)[0] != 1:
+                        raise Fail(f"the daemon answered message {sent} {msg!r} with {reply!r}")
+                    hellos += 1
+            sent += 1
+        env.daemon_alive()
+        rc, out = env.ctl("status")
+        if rc != 0:
+            raise Fail(f"status after the garbage: exit {rc} {out}")
+        with open(env.daemon_log, errors="replace") as f:
+            refused = sum(1 for line in f if "sent a malformed message" in line or
+                          "did not start with HELLO" in line)
+        if refused + hellos != sent:
+            raise Fail(f"{sent} messages sent, {refused} refusals logged, {hellos} HELLOs")
+        tap.ok(f"{sent} messages in {time.monotonic() - t0:.1f} s, {refused} refusals logged, "
+               f"{hellos} well-formed HELLOs answered, daemon up")
+    except (Fail, OSError) as e:
+        tap.not_ok(f"after {sent} messages: {e}\n" + env.log_text(10))
+
+
+def scenario_agent_garbage(tap, env):
+    path = os.path.join(env.tmp, "fake-daemon.sock")
+    rng = random.Random(5)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    listener.settimeout(10)
+    target = subprocess.Popen([env.target, "60"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              env=dict(env.env, LD_PRELOAD=env.agent_library,
+                                       BPFTIME_AGENT_SOCKET=path),
+                              start_new_session=True, preexec_fn=default_signals)
+    env.targets.append(target)
+    sent = errors = 0
+    try:
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        hello = conn.recv(65536)
+        if len(hello) < 24 or struct.unpack_from("<IHH", hello) != (0x4d545042, 1, 1):
+            raise Fail(f"the agent's first message is not a HELLO: {hello[:24]!r}")
+        for msg in garbage_messages(rng):
+            conn.send(msg)
+            sent += 1
+            # A malformed message is answered with ERROR; a valid one may be too
+            # (a program that does not load, a file not mapped) or not at all.
+            while True:
+                try:
+                    conn.settimeout(0.0 if sent % 100 else 5)
+                    reply = conn.recv(65536)
+                except (BlockingIOError, socket.timeout):
+                    break
+                if not reply:
+                    raise Fail(f"the agent closed the connection after message {sent}")
+                if struct.unpack_from("<H", reply, 6)[0] == 7:
+                    errors += 1
+                if sent % 100:
+                    continue
+                break
+        conn.settimeout(5)
+        conn.send(struct.pack("<IHHIIHHI", 0x4d545042, 1, 8, 24, 1, 0, 0, 0))  # BYE
+        while conn.recv(65536):
+            errors += 1
+        conn.close()
+        time.sleep(0.2)
+        if target.poll() is not None:
+            raise Fail(f"the target exited ({target.returncode})")
+        with open(f"/proc/{target.pid}/status") as f:
+            state = [line for line in f if line.startswith("State:")]
+        if errors < sent * 9 // 10:
+            raise Fail(f"{sent} messages, only {errors} ERROR replies")
+        tap.ok(f"{sent} messages, {errors} ERROR replies; target alive ({state[0].strip()}), "
+               "the agent asleep after BYE")
+    except (Fail, OSError) as e:
+        tap.not_ok(f"after {sent} messages: {e}")
+    finally:
+        listener.close()
+        target.kill()
+
+
 def main(argv):
     if len(argv) != 6:
         print("usage: test-daemon.py BPFTIMED BPFTIMECTL TARGET PROBE_MANY AGENT_LIBRARY",
@@ -1059,6 +1186,8 @@ def main(argv):
             (2, lambda: scenario_probe_many(tap, env, offsets)),
             (2, lambda: scenario_two_tools(tap, env, offsets, target)),
             (3, lambda: scenario_agents(tap, env)),
+            (1, lambda: scenario_daemon_garbage(tap, env)),
+            (1, lambda: scenario_agent_garbage(tap, env)),
         ]
         for count, run in scenarios:
             first = tap.n
