@@ -1,0 +1,33 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A process for the agent channel test, started with the agent preloaded.
+ * It prints the file offset of hk_lea and the path of its executable, then
+ * for each line "N" on stdin calls hk_lea N times and prints "done N".
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "self-offset.h"
+
+extern int hk_lea(int);
+
+int main(void)
+{
+	char line[64], exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	volatile int sink = 0;
+
+	exe[n > 0 ? n : 0] = 0;
+	printf("offset %llu %s\n", (unsigned long long)self_file_offset(hk_lea), exe);
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		long calls = atol(line);
+
+		for (long i = 0; i < calls; i++)
+			sink += hk_lea((int)i);
+		printf("done %ld\n", calls);
+		fflush(stdout);
+	}
+	return 0;
+}
