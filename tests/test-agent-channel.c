@@ -3,8 +3,9 @@
  * The agent end to end, with this test as the daemon: a target started with
  * libbpftime-agent.so preloaded connects to our socket; we LOAD a program a
  * tool loaded into the kernel (libbpf, its ARRAY map sent as an fd) and
- * ATTACH it to a function of the target; every call the target makes is
- * then counted in the kernel map by the agent; after DETACH no more.
+ * ATTACH it to a function of the target with a USDT semaphore; every call
+ * the target makes is then counted in the kernel map by the agent and the
+ * semaphore reads 1; after DETACH no more counting, and the semaphore is 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +53,7 @@ static void start_target(struct target *t, const char *sock)
 	t->out = fdopen(out[0], "r");
 }
 
-static long call_target(struct target *t, long calls)
+static long call_target(struct target *t, long calls, unsigned int *semaphore)
 {
 	char line[64];
 	long done = -1;
@@ -63,7 +64,7 @@ static long call_target(struct target *t, long calls)
 	do
 		cr_assert(fgets(line, sizeof(line), t->out), "the target died");
 	while (line[0] == '\n');
-	cr_assert_eq(sscanf(line, "done %ld", &done), 1, "target said: %s", line);
+	cr_assert_eq(sscanf(line, "done %ld %u", &done, semaphore), 2, "target said: %s", line);
 	return done;
 }
 
@@ -113,7 +114,8 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	size_t cnt = bpf_program__insn_cnt(prog);
 	int map_fd = at_map_fd(o, "arr"), lfd, conn, tool_fd = -1;
 	char exe[4096], err[PROTO_ERRMSG_SIZE];
-	unsigned long long offset;
+	unsigned long long offset, sem_offset;
+	unsigned int sem;
 	struct proto_map map;
 	struct proto_msg m;
 	struct target t;
@@ -135,7 +137,7 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	cr_assert_eq(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
 	cr_assert_eq(listen(lfd, 1), 0);
 	start_target(&t, addr.sun_path);
-	cr_assert_eq(fscanf(t.out, "offset %llu %4095s", &offset, exe), 2);
+	cr_assert_eq(fscanf(t.out, "offset %llu %llu %4095s", &offset, &sem_offset, exe), 3);
 	conn = accept(lfd, NULL, NULL);
 	cr_assert_geq(conn, 0);
 	n = proto_recv(conn, buf, sizeof(buf), fds, &nfds);
@@ -166,6 +168,7 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	m.attach.fixed = (struct proto_attach_fixed){
 		.attach = 7, .prog = 1, .dev = st.st_dev, .ino = st.st_ino, .offset = offset,
 		.kind = PROTO_PROBE_ENTRY, .path_len = (uint32_t)strlen(exe), .orig_len = 16,
+		.ref_ctr_offset = sem_offset,
 	};
 	{
 		int f = open(exe, O_RDONLY);
@@ -177,20 +180,22 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	send_msg(conn, &m, NULL, 0);
 	expect_no_error(conn, "ATTACH");
 
-	cr_assert_eq(call_target(&t, 100000), 100000);
+	cr_assert_eq(call_target(&t, 100000, &sem), 100000);
 	cr_expect_eq(array_count(map_fd), 100000, "the agent counted %llu of 100000 calls",
 		     (unsigned long long)array_count(map_fd));
+	cr_expect_eq(sem, 1, "USDT semaphore while attached: %u", sem);
 
 	/* DETACH: the calls go uncounted again. */
 	m = (struct proto_msg){ .type = PROTO_DETACH, .seq = 3, .id = { .id = 7 } };
 	send_msg(conn, &m, NULL, 0);
 	expect_no_error(conn, "DETACH");
-	cr_assert_eq(call_target(&t, 5000), 5000);
+	cr_assert_eq(call_target(&t, 5000, &sem), 5000);
 	cr_expect_eq(array_count(map_fd), 100000);
+	cr_expect_eq(sem, 0, "USDT semaphore after detach: %u", sem);
 
 	m = (struct proto_msg){ .type = PROTO_BYE, .seq = 4 };
 	send_msg(conn, &m, NULL, 0);
-	cr_assert_eq(call_target(&t, 10), 10, "the target runs on after BYE");
+	cr_assert_eq(call_target(&t, 10, &sem), 10, "the target runs on after BYE");
 	fclose(t.in);
 	waitpid(t.pid, NULL, 0);
 	close(conn);

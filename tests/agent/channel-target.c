@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * A process for the agent channel test, started with the agent preloaded.
- * It prints the file offset of hk_lea and the path of its executable, then
- * for each line "N" on stdin calls hk_lea N times and prints "done N".
+ * It prints the file offsets of hk_lea and of a USDT semaphore (in .probes,
+ * where sys/sdt.h puts them) and the path of its executable, then for each
+ * line "N" on stdin calls hk_lea N times and prints "done N SEMAPHORE".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,9 @@
 
 extern int hk_lea(int);
 
+/* A USDT semaphore: the tracer counts itself in while attached. */
+unsigned short bpftime_tick_semaphore __attribute__((section(".probes"), used));
+
 int main(void)
 {
 	char line[64], exe[4096];
@@ -19,14 +23,15 @@ int main(void)
 	volatile int sink = 0;
 
 	exe[n > 0 ? n : 0] = 0;
-	printf("offset %llu %s\n", (unsigned long long)self_file_offset(hk_lea), exe);
+	printf("offset %llu %llu %s\n", (unsigned long long)self_file_offset(hk_lea),
+	       (unsigned long long)self_file_offset(&bpftime_tick_semaphore), exe);
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		long calls = atol(line);
 
 		for (long i = 0; i < calls; i++)
 			sink += hk_lea((int)i);
-		printf("done %ld\n", calls);
+		printf("done %ld %u\n", calls, *(volatile unsigned short *)&bpftime_tick_semaphore);
 		fflush(stdout);
 	}
 	return 0;
