@@ -939,7 +939,12 @@ static int emit_insn(struct jit *j, uint32_t pc, const struct ebpf_insn *in,
 	}
 }
 
-static void emit_prologue(struct jit *j)
+/*
+ * What every entry does first: save the callee-saved registers, keep the
+ * struct vm_run (third argument) in r12, make room for the eBPF frames and
+ * point r10 at the top one.
+ */
+static void emit_frame(struct jit *j)
 {
 	static const int saved[] = { RBP, RBX, R12, R13, R14, R15 };
 
@@ -954,6 +959,11 @@ static void emit_prologue(struct jit *j)
 	rex(j, true, RBP, RSP, false);
 	emit1(j, 0x8d);
 	modrm_mem(j, RBP, RSP, STACK_BYTES);
+}
+
+static void emit_prologue(struct jit *j)
+{
+	emit_frame(j);
 	/* r0 and r3-r9 start at zero, as in the interpreter */
 	alu_rr(j, 0x31, false, RAX, RAX);
 	alu_rr(j, 0x31, false, RDX, RDX);
@@ -987,19 +997,9 @@ static void emit_epilogue(struct jit *j)
  */
 static void emit_func_entry(struct jit *j)
 {
-	static const int saved[] = { RBP, RBX, R12, R13, R14, R15 };
 	static const int arg_regs[] = { RDI, RSI, RDX, RCX, R8 };
 
-	for (size_t i = 0; i < 6; i++)
-		push(j, saved[i]);
-	mov_rr(j, true, R12, RDX);
-	alu_ri(j, 5, true, RSP, FRAME_BYTES);
-	rex(j, true, RSP, R12, false);
-	emit1(j, 0x89);
-	modrm_mem(j, RSP, R12, offsetof(struct vm_run, saved_rsp));
-	rex(j, true, RBP, RSP, false);
-	emit1(j, 0x8d);
-	modrm_mem(j, RBP, RSP, STACK_BYTES);
+	emit_frame(j);
 	mov_rr(j, true, R11, RSI);
 	mov_rr(j, true, R10, RDI);
 	for (size_t i = 0; i < 5; i++) {

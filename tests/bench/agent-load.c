@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 
 #include "agent-load.h"
+#include "maplock.h"
 #include "ringbuf-output.skel.h"
 
 int bench_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -84,3 +85,16 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 	return p;
 }
 
+
+void bench_unlink_locks(struct bpf_object *obj)
+{
+	struct bpf_map *m;
+
+	bpf_object__for_each_map(m, obj) {
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		if (!bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len))
+			shm_maplock__unlink(NULL, info.id);
+	}
+}

@@ -23,7 +23,6 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "maplock.h"
 #include "prog.h"
 #include "agent-load.h"
 
@@ -142,17 +141,7 @@ int main(int argc, char *argv[])
 		ring_buffer__consume(rb);
 		ring_buffer__free(rb);
 	}
-	{
-		struct bpf_map *m;
-
-		bpf_object__for_each_map(m, obj) {
-			struct bpf_map_info info = { 0 };
-			__u32 len = sizeof(info);
-
-			if (!bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len))
-				shm_maplock__unlink(NULL, info.id);
-		}
-	}
+	bench_unlink_locks(obj);
 	bpf_object__close(obj);
 	return 0;
 }

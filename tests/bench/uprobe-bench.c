@@ -24,7 +24,6 @@
 #include "agent-load.h"
 #include "hook.h"
 #include "self-offset.h"
-#include "maplock.h"
 
 #define TARGET(name)                                                                               \
 	extern int name(int);                                                                      \
@@ -163,17 +162,7 @@ int main(int argc, char **argv)
 	}
 	if (rb)
 		ring_buffer__free(rb);
-	{
-		struct bpf_map *m;
-
-		bpf_object__for_each_map(m, obj) {
-			struct bpf_map_info info = { 0 };
-			__u32 len = sizeof(info);
-
-			if (!bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len))
-				shm_maplock__unlink(NULL, info.id);
-		}
-	}
+	bench_unlink_locks(obj);
 	bpf_object__close(obj);
 	return 0;
 }
