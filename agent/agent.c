@@ -7,7 +7,9 @@
  * peer is root, says HELLO and serves the daemon's requests from its own
  * thread: LOAD (a program with the tool's map fds), ATTACH (a hook on a
  * probe site of a mapped file running that program), DETACH, UNLOAD, BYE.
- * When the daemon goes away every hook is taken out and the agent sleeps.
+ * LOAD and ATTACH are answered with DONE or ERROR. When the daemon goes
+ * away every hook is taken out (the kernel's breakpoints put back) and
+ * every program unloaded, and the agent sleeps until called again.
  *
  * Hooks whose patch spans several instructions need every thread stopped,
  * which only the daemon can do: those ATTACHes are refused with the reason
@@ -122,6 +124,18 @@ static int reply_error(uint32_t seq, int err, enum proto_type ref, uint32_t id, 
 	return n < 0 ? (int)n : proto_send(agent.sock, out, (size_t)n, NULL, 0);
 }
 
+static void reply_done(uint32_t seq, enum proto_type ref, uint32_t id)
+{
+	struct proto_msg m = { .type = PROTO_DONE, .seq = seq };
+	uint8_t out[64];
+	ssize_t n;
+
+	m.done = (struct proto_done_fixed){ .ref_type = (uint16_t)ref, .ref_id = id };
+	n = proto_msg__encode(&m, out, sizeof(out));
+	if (n > 0)
+		proto_send(agent.sock, out, (size_t)n, NULL, 0);
+}
+
 static struct loaded *find_prog(uint32_t id)
 {
 	for (int i = 0; i < MAX_PROGS; i++)
@@ -191,6 +205,7 @@ static void handle_load(const struct proto_msg *m, const int *fds, size_t nfds)
 	slot->id = f->prog;
 	slot->nfds = (int)nfds;
 	memcpy(slot->fds, fds, nfds * sizeof(int));
+	reply_done(m->seq, PROTO_LOAD, f->prog);
 	return;
 close_fds:
 	for (size_t i = 0; i < nfds; i++)
@@ -328,10 +343,20 @@ static void handle_attach(const struct proto_msg *m)
 		hook__set_return(s->hook, true);
 	a->id = f->attach;
 	a->site = s;
+	/*
+	 * A site hooked already: this attachment's uprobe put the kernel's
+	 * breakpoint over the patch; every program there runs here now.
+	 */
+	if (s->nprogs > 1)
+		hook__repair(s->hook, 0);
+	reply_done(m->seq, PROTO_ATTACH, f->attach);
 }
 
-/* Takes one attachment out: its program stops running at the site. */
-static void detach(struct attachment *a)
+/*
+ * Takes one attachment out: its program stops running at the site. The last
+ * one out unhooks; hook_flags say whether the kernel's breakpoint goes back.
+ */
+static void detach(struct attachment *a, unsigned int hook_flags)
 {
 	struct site *s = a->site;
 
@@ -349,7 +374,7 @@ static void detach(struct attachment *a)
 	if (s->hook)
 		hook__set_return(s->hook, returns);
 	if (!s->nprogs && s->hook) {
-		hook__disable(s->hook, 0);
+		hook__disable(s->hook, hook_flags);
 		hook__free(s->hook);
 		s->hook = NULL;
 		s->addr = 0;
@@ -359,11 +384,26 @@ static void detach(struct attachment *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static void detach_all(void)
+static void unload(struct loaded *lp)
+{
+	agent_prog__free(lp->prog);
+	for (int k = 0; k < lp->nfds; k++)
+		close(lp->fds[k]);
+	memset(lp, 0, sizeof(*lp));
+}
+
+/*
+ * Without a daemon the kernel must serve again wherever it still has its
+ * uprobe; where it has not, the breakpoint costs one trap (text-patch.h).
+ */
+static void go_dormant(void)
 {
 	for (int i = 0; i < MAX_ATTACH; i++)
 		if (agent.attach[i].id)
-			detach(&agent.attach[i]);
+			detach(&agent.attach[i], HOOK_F_KERNEL_BREAKPOINT);
+	for (int i = 0; i < MAX_PROGS; i++)
+		if (agent.progs[i].id)
+			unload(&agent.progs[i]);
 }
 
 static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
@@ -378,7 +418,10 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 	case PROTO_DETACH:
 		for (int i = 0; i < MAX_ATTACH; i++)
 			if (agent.attach[i].id == m->id.id)
-				detach(&agent.attach[i]);
+				detach(&agent.attach[i],
+				       (m->id.flags & PROTO_DETACH_KERNEL_BREAKPOINT)
+					       ? HOOK_F_KERNEL_BREAKPOINT
+					       : 0);
 		return;
 	case PROTO_UNLOAD:
 		/* A program still attached somewhere stays until it is detached. */
@@ -396,10 +439,7 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 					    "program %u is still attached", lp->id);
 				return;
 			}
-			agent_prog__free(lp->prog);
-			for (int k = 0; k < lp->nfds; k++)
-				close(lp->fds[k]);
-			memset(lp, 0, sizeof(*lp));
+			unload(lp);
 		}
 		return;
 	default:
@@ -433,7 +473,7 @@ static void *serve(void *arg)
 	}
 	/* Dormant: no probe of ours runs any more; the kernel serves again. */
 	pthread_mutex_lock(&agent.lock);
-	detach_all();
+	go_dormant();
 	close(agent.sock);
 	agent.sock = -1;
 	agent.running = false;

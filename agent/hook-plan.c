@@ -228,28 +228,27 @@ static int plan_after(const struct hook_site *site, csh cs, const cs_insn *first
 static int plan_cave(const struct hook_site *site, csh cs, const cs_insn *first,
 		     struct hook_plan *plan)
 {
-	uint8_t pad[128];
-	uint64_t lo, cave;
+	uint8_t pad[256];
+	uint64_t cave;
 	size_t len;
 
 	if (first->size < JMP_REL8_LEN || !site->prev_end || site->prev_end >= site->func_start ||
 	    site->func_start != site->addr)
 		return -ENOENT;
-	/* The cave must be reachable by a rel8 jump from addr + 2. */
-	lo = site->prev_end;
-	if (site->addr + JMP_REL8_LEN - lo > 128)
-		lo = site->addr + JMP_REL8_LEN - 128;
-	len = (size_t)(site->addr - lo);
-	if (len < JMP_REL32_LEN || text_peek(lo, pad, len) < 0)
+	/*
+	 * All of [prev_end, addr) must be padding, decoded from its start as
+	 * the assembler laid it out (multi-byte nops); the cave is its last 5
+	 * bytes, in reach of a rel8 jump from addr + 2.
+	 */
+	len = (size_t)(site->addr - site->prev_end);
+	if (len < JMP_REL32_LEN || len > sizeof(pad) || text_peek(site->prev_end, pad, len) < 0 ||
+	    !is_padding(pad, len, cs))
 		return -ENOENT;
-	/* The last 5 bytes before the function, when they are all padding. */
 	cave = site->addr - JMP_REL32_LEN;
-	if (!is_padding(pad + (cave - lo), JMP_REL32_LEN, cs))
-		return -ENOENT;
 	plan->strategy = HOOK_CAVE;
 	plan->patch_addr = cave;
 	plan->patch_len = JMP_REL32_LEN;
-	memcpy(plan->patch_orig, pad + (cave - lo), JMP_REL32_LEN);
+	memcpy(plan->patch_orig, pad + (cave - site->prev_end), JMP_REL32_LEN);
 	plan->entry_addr = site->addr;
 	memcpy(plan->entry_orig, site->orig, JMP_REL8_LEN);
 	plan->reloc_addr = site->addr;

@@ -218,14 +218,24 @@ int hook__disable(struct hook *h, unsigned int flags)
 		return 0;
 	switch (p->strategy) {
 	case HOOK_DIRECT:
-		r = (flags & HOOK_F_STOPPED)
-			    ? text_poke_stopped(p->patch_addr, p->patch_orig, JMP_REL32_LEN)
-			    : text_poke_live(p->patch_addr, p->patch_orig, JMP_REL32_LEN, h->tramp_tail);
+		if (flags & HOOK_F_KERNEL_BREAKPOINT)
+			r = text_poke_kernel_breakpoint(p->patch_addr, p->patch_orig, JMP_REL32_LEN,
+							h->tramp_tail);
+		else if (flags & HOOK_F_STOPPED)
+			r = text_poke_stopped(p->patch_addr, p->patch_orig, JMP_REL32_LEN);
+		else
+			r = text_poke_live(p->patch_addr, p->patch_orig, JMP_REL32_LEN,
+					   h->tramp_tail);
 		break;
 	case HOOK_CAVE:
-		r = (flags & HOOK_F_STOPPED)
-			    ? text_poke_stopped(p->entry_addr, p->entry_orig, JMP_REL8_LEN)
-			    : text_poke_live(p->entry_addr, p->entry_orig, JMP_REL8_LEN, h->tramp_tail);
+		if (flags & HOOK_F_KERNEL_BREAKPOINT)
+			r = text_poke_kernel_breakpoint(p->entry_addr, p->entry_orig, JMP_REL8_LEN,
+							h->tramp_tail);
+		else if (flags & HOOK_F_STOPPED)
+			r = text_poke_stopped(p->entry_addr, p->entry_orig, JMP_REL8_LEN);
+		else
+			r = text_poke_live(p->entry_addr, p->entry_orig, JMP_REL8_LEN,
+					   h->tramp_tail);
 		/*
 		 * A running thread may be between the two jumps: the padding is put
 		 * back only while every other thread is stopped.

@@ -17,7 +17,8 @@
  *    int3 protocol and is safe while other threads run; a patch that spans
  *    several instructions needs every other thread stopped (the daemon does
  *    that with ptrace), which the caller promises with HOOK_F_STOPPED.
- *    hook__disable() puts back exactly the original bytes.
+ *    hook__disable() puts back exactly the original bytes, or with
+ *    HOOK_F_KERNEL_BREAKPOINT the kernel's breakpoint over them.
  *  - Callbacks run on the hooked thread with all general registers saved,
  *    and the flags too where they can be live (not at a function's entry
  *    or return, where the ABI carries none); regs->ip is the probed address and regs->sp the stack
@@ -78,6 +79,11 @@ enum hook_strategy {
 };
 
 #define HOOK_F_STOPPED (1u << 0) /* no other thread runs: multi-instruction patch allowed */
+/*
+ * hook__disable(): the kernel still has its uprobe here; put its breakpoint
+ * back (0xcc over the original first byte) so it serves this process again.
+ */
+#define HOOK_F_KERNEL_BREAKPOINT (1u << 1)
 
 struct hook;
 

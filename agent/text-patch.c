@@ -19,6 +19,9 @@
 struct trap_site {
 	uint64_t addr;
 	uint64_t redirect; /* 0: the breakpoint is gone, restart at addr */
+	/* A kernel breakpoint we put back: the byte it covers, for when the kernel let go. */
+	bool kernel_bpt;
+	uint8_t orig_first;
 };
 
 static pthread_mutex_t poke_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,12 +81,22 @@ static void on_sigtrap(int sig, siginfo_t *info, void *ucv)
 	if (s) {
 		uint64_t redirect = __atomic_load_n(&s->redirect, __ATOMIC_ACQUIRE);
 		uint8_t now = 0;
+		bool bpt = text_peek(at, &now, 1) == 0 && now == 0xcc;
 
 		/* Still our breakpoint: go where the instruction leads; gone: rerun it. */
-		if (redirect && text_peek(at, &now, 1) == 0 && now == 0xcc)
+		if (redirect && bpt) {
 			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)redirect;
-		else
-			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)at;
+			return;
+		}
+		/*
+		 * A kernel breakpoint we put back reached us: the kernel's uprobe
+		 * is gone since, so the instruction gets its first byte again.
+		 */
+		if (bpt && __atomic_load_n(&s->kernel_bpt, __ATOMIC_ACQUIRE)) {
+			mem_write(at, &s->orig_first, 1);
+			serialize_cores();
+		}
+		uc->uc_mcontext.gregs[REG_RIP] = (greg_t)at;
 		return;
 	}
 	/* Not ours: whatever the application asked for. */
@@ -150,6 +163,7 @@ int text_poke_live(uint64_t addr, const void *bytes, size_t len, uint64_t redire
 		r = -ENOSPC;
 	if (r < 0)
 		goto out;
+	__atomic_store_n(&s->kernel_bpt, false, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->redirect, redirect, __ATOMIC_RELEASE);
 	r = mem_write(addr, &int3, 1);
 	if (r < 0)
@@ -172,6 +186,29 @@ out:
 		__atomic_store_n(&s->redirect, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&poke_lock);
 	return r;
+}
+
+int text_poke_kernel_breakpoint(uint64_t addr, const void *orig, size_t len, uint64_t redirect)
+{
+	uint8_t bytes[TEXT_PATCH_MAX];
+	struct trap_site *s;
+	int r;
+
+	if (!len || len > sizeof(bytes))
+		return -EINVAL;
+	memcpy(bytes, orig, len);
+	bytes[0] = 0xcc;
+	r = text_poke_live(addr, bytes, len, redirect);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&poke_lock);
+	s = find_site(addr);
+	if (s) {
+		s->orig_first = ((const uint8_t *)orig)[0];
+		__atomic_store_n(&s->kernel_bpt, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&poke_lock);
+	return 0;
 }
 
 int text_poke_stopped(uint64_t addr, const void *bytes, size_t len)

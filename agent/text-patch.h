@@ -13,6 +13,12 @@
  * address. The SIGTRAP handler that does this is installed once and passes
  * every other trap on to the application's own handler.
  *
+ * text_poke_kernel_breakpoint() puts back what a kernel uprobe left there:
+ * the original bytes of one instruction with 0xcc on the first. The kernel
+ * serves the breakpoint while its uprobe lives; once the uprobe is gone a
+ * trap there reaches our handler, which puts the first byte back and
+ * reruns the instruction, so a breakpoint left behind costs one trap.
+ *
  * text_poke_stopped() writes any bytes at once: the caller promises no
  * other thread runs (the daemon stops them with ptrace).
  */
@@ -23,6 +29,9 @@
 #include <stdint.h>
 
 int text_poke_live(uint64_t addr, const void *bytes, size_t len, uint64_t redirect);
+#define TEXT_PATCH_MAX 16
+
+int text_poke_kernel_breakpoint(uint64_t addr, const void *orig, size_t len, uint64_t redirect);
 int text_poke_stopped(uint64_t addr, const void *bytes, size_t len);
 /* Reads code as the process sees it now. */
 int text_peek(uint64_t addr, void *bytes, size_t len);

@@ -47,19 +47,38 @@ static void agent_drop(struct agents *a, struct agent *g, const char *why)
 	log_info("Agent in process %d disconnected: %s.", g->pid, why);
 	sd_event_source_unref(g->source);
 	close(g->fd);
+	if (a->ops.gone)
+		a->ops.gone(a->ops.ctx, g->pid);
 	free(g);
+}
+
+int agents_send(struct agents *a, struct agent *g, struct proto_msg *m, const int *fds,
+		size_t nfds)
+{
+	size_t cap = 4096;
+	uint8_t *buf;
+	ssize_t n;
+	int r;
+
+	if (m->type == PROTO_LOAD)
+		cap += (size_t)m->load.fixed.insn_cnt * 8 +
+		       (size_t)m->load.fixed.map_cnt * sizeof(struct proto_map);
+	buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	m->seq = ++a->next_seq;
+	m->nfds = (uint32_t)nfds;
+	n = proto_msg__encode(m, buf, cap);
+	r = n < 0 ? (int)n : proto_send(g->fd, buf, (size_t)n, fds, nfds);
+	free(buf);
+	return r < 0 ? r : (int)m->seq;
 }
 
 static int send_msg(struct agents *a, struct agent *g, struct proto_msg *m)
 {
-	uint8_t buf[4096];
-	ssize_t n;
+	int r = agents_send(a, g, m, NULL, 0);
 
-	m->seq = ++a->next_seq;
-	n = proto_msg__encode(m, buf, sizeof(buf));
-	if (n < 0)
-		return (int)n;
-	return proto_send(g->fd, buf, (size_t)n, NULL, 0);
+	return r < 0 ? r : 0;
 }
 
 static void on_message(struct agents *a, struct agent *g, const struct proto_msg *m)
@@ -74,22 +93,27 @@ static void on_message(struct agents *a, struct agent *g, const struct proto_msg
 		reply.hello = (struct proto_hello){ .pid = (uint32_t)getpid(),
 						    .max_msg = PROTO_MAX_MSG };
 		snprintf(reply.hello.version, sizeof(reply.hello.version), "%s", BPFTIMED_VERSION);
-		if (send_msg(a, g, &reply) < 0)
+		if (send_msg(a, g, &reply) < 0) {
 			agent_drop(a, g, "cannot answer its HELLO");
-		else
-			log_info("Agent %s in process %d (uid %u) connected.", g->version, g->pid,
-				 g->uid);
+			return;
+		}
+		log_info("Agent %s in process %d (uid %u) connected.", g->version, g->pid, g->uid);
+		if (a->ops.ready)
+			a->ops.ready(a->ops.ctx, g);
 		return;
 	case PROTO_STATS:
-		g->hits = m->stats.hits;
-		g->ns_total = m->stats.ns_total;
-		g->errors = m->stats.errors;
-		return;
+		/* attach 0: the agent's totals; otherwise one attachment's. */
+		if (!m->stats.attach) {
+			g->hits = m->stats.hits;
+			g->ns_total = m->stats.ns_total;
+			g->errors = m->stats.errors;
+			return;
+		}
+		/* fallthrough */
 	case PROTO_ERROR:
-		log_warning("Agent in process %d: request %u (%u) failed: %.*s (%s).", g->pid,
-			    m->error.fixed.ref_id, m->error.fixed.ref_type,
-			    (int)m->error.fixed.text_len, m->error.text,
-			    strerror(m->error.fixed.err));
+	case PROTO_DONE:
+		if (a->ops.message)
+			a->ops.message(a->ops.ctx, g, m);
 		return;
 	case PROTO_BYE:
 		agent_drop(a, g, "it said goodbye");
@@ -207,7 +231,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 }
 
 int agents_start(struct agents *a, sd_event *event, const char *socket_path,
-		 const char *library)
+		 const char *library, const struct agents_ops *ops)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char dir[sizeof(addr.sun_path)], *slash;
@@ -216,6 +240,8 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 	memset(a, 0, sizeof(*a));
 	a->listen_fd = -1;
 	a->event = event;
+	if (ops)
+		a->ops = *ops;
 	if (strlen(socket_path) >= sizeof(addr.sun_path))
 		return log_error_errno(-ENAMETOOLONG, "Agent socket path %s is too long.",
 				       socket_path);
@@ -248,6 +274,8 @@ void agents_stop(struct agents *a)
 {
 	struct proto_msg bye = { .type = PROTO_BYE };
 
+	/* Whoever listened is going away too. */
+	a->ops = (struct agents_ops){ 0 };
 	while (a->list) {
 		send_msg(a, a->list, &bye);
 		agent_drop(a, a->list, "bpftimed is stopping");

@@ -27,6 +27,19 @@
 #define AGENTS_MAX_PENDING 64
 
 struct agents;
+struct agent;
+struct proto_msg;
+
+/* What the planner hears of agents; each may be NULL. */
+struct agents_ops {
+	/* The agent said HELLO: requests may go to it. */
+	void (*ready)(void *ctx, struct agent *g);
+	/* A DONE or ERROR about one of our requests, or STATS. */
+	void (*message)(void *ctx, struct agent *g, const struct proto_msg *m);
+	/* The connection is gone; the agent put the kernel's breakpoints back itself. */
+	void (*gone)(void *ctx, pid_t pid);
+	void *ctx;
+};
 
 struct agent {
 	struct agent *next;
@@ -55,14 +68,18 @@ struct agents {
 	pid_t pending[AGENTS_MAX_PENDING];
 	uint64_t stop_ns[AGENTS_MAX_PENDING];
 	uint32_t next_seq;
+	struct agents_ops ops;
 };
 
 int agents_start(struct agents *a, sd_event *event, const char *socket_path,
-		 const char *library);
+		 const char *library, const struct agents_ops *ops);
 void agents_stop(struct agents *a);
 
 int agents_attach(struct agents *a, pid_t pid, char *err, size_t err_size);
 int agents_detach(struct agents *a, pid_t pid, char *err, size_t err_size);
 struct agent *agents_find(struct agents *a, pid_t pid);
+/* Sends one request with its fds (not closed here); returns its seq or -errno. */
+int agents_send(struct agents *a, struct agent *g, struct proto_msg *m, const int *fds,
+		size_t nfds);
 
 #endif

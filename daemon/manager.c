@@ -39,7 +39,11 @@ void manager_free(struct manager *m)
 {
 	if (!m)
 		return;
+	/* Hooks out and the kernel's breakpoints back before the agents hear BYE. */
+	if (m->planner)
+		planner_stop(m->planner);
 	agents_stop(&m->agents);
+	planner_free(m->planner);
 	sd_event_source_unref(m->post_source);
 	sd_event_source_unref(m->resync_source);
 	sd_event_source_unref(m->monitor_source);
@@ -190,6 +194,7 @@ int manager_reload(struct manager *m, char *err, size_t err_size)
 		m->config = c;
 		apply_config(m);
 		(void)bus_emit_config_changed(m);
+		planner_reconfigure(m->planner);
 	}
 	format_status(m, m->status, sizeof(m->status));
 	(void)sd_notifyf(false, "READY=1\nSTATUS=%s", m->status);
@@ -210,6 +215,7 @@ static int on_post(sd_event_source *s, void *userdata)
 	if (m->model.generation == m->seen_generation)
 		return 0;
 	m->seen_generation = m->model.generation;
+	planner_kick(m->planner);
 	(void)model_for_each_attachment(&m->model, hash_attachment, &h);
 	if (h != m->attachments_hash) {
 		m->attachments_hash = h;
@@ -292,6 +298,7 @@ int manager_startup(struct manager *m)
 		.lost = on_monitor_lost,
 		.print = log_libbpf_print,
 	};
+	struct agents_ops ops;
 	sigset_t mask;
 	int r;
 
@@ -336,7 +343,11 @@ int manager_startup(struct manager *m)
 		return log_error_errno(r, "Failed to scan running tools: %m");
 	log_info("Monitor attached; %d eBPF tools already running.", r);
 
-	r = agents_start(&m->agents, m->event, m->agent_socket, m->agent_library);
+	r = planner_new(&m->planner, m->event, &m->model, &m->agents, &m->config);
+	if (r < 0)
+		return log_error_errno(r, "Failed to set up the offload planner: %m");
+	planner_agents_ops(m->planner, &ops);
+	r = agents_start(&m->agents, m->event, m->agent_socket, m->agent_library, &ops);
 	if (r < 0)
 		return r;
 
@@ -352,6 +363,8 @@ int manager_startup(struct manager *m)
 	m->attachments_hash = FNV_OFFSET;
 	(void)model_for_each_attachment(&m->model, hash_attachment, &m->attachments_hash);
 	format_status(m, m->status, sizeof(m->status));
+	/* Tools already running: their uprobes are offloaded like new ones. */
+	planner_kick(m->planner);
 	return 0;
 }
 

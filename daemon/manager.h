@@ -17,6 +17,7 @@
 #include "events.h"
 #include "model.h"
 #include "monitor.h"
+#include "planner.h"
 
 struct manager {
 	sd_event *event;
@@ -34,6 +35,8 @@ struct manager {
 	struct agents agents;
 	const char *agent_socket;
 	const char *agent_library;
+	/* Which attachments the agents serve, where. */
+	struct planner *planner;
 
 	/* The configuration in force, where it comes from, and --log-level. */
 	struct config config;

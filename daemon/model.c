@@ -33,6 +33,7 @@ void model_prog_unref(struct model_prog *p)
 		return;
 	free(p->insns);
 	free(p->map_ids);
+	free(p->map_refs);
 	free(p);
 }
 

@@ -31,6 +31,12 @@
 #define MODEL_NAME_LEN 16
 #define MODEL_PATH_LEN 4096
 #define MODEL_SYMBOL_LEN 256
+#define MODEL_ORIG_LEN 32
+
+struct model_map_ref {
+	int32_t fd;
+	uint32_t id;
+};
 
 struct model_prog {
 	unsigned int refs;
@@ -42,9 +48,12 @@ struct model_prog {
 	uint32_t insn_cnt;
 	/* The original instructions, or NULL when they could not be captured. */
 	struct bpf_insn *insns;
-	/* Kernel ids of the maps the program uses, from its lddw references. */
+	/* Kernel ids of the maps the program uses, as the kernel lists them. */
 	uint32_t *map_ids;
 	uint32_t map_cnt;
+	/* The tool's fds its lddw instructions name, each once, with their maps' ids. */
+	struct model_map_ref *map_refs;
+	uint32_t map_ref_cnt;
 	/* The lddw references and the kernel's own map list agreed. */
 	bool maps_checked;
 };
@@ -67,6 +76,15 @@ struct model_probe_site {
 	uint64_t offset; /* file offset */
 	char symbol[MODEL_SYMBOL_LEN];
 	uint64_t symbol_offset;
+	/*
+	 * From the file, for patching it in a process: the function around the
+	 * offset as file offsets [func_offset, func_offset + func_size), where
+	 * the symbol before it ends and the one after it starts (0: unknown),
+	 * and the original bytes at the offset.
+	 */
+	uint64_t func_offset, func_size, prev_end, next_start;
+	uint8_t orig[MODEL_ORIG_LEN];
+	uint32_t orig_len;
 };
 
 enum model_perf_kind {

@@ -57,15 +57,16 @@ static int map_info_of(int fd, struct model_map *map)
 	return 0;
 }
 
-/* The kernel ids of the maps behind the program's lddw map references. */
-static int lddw_map_ids(pid_t pid, const struct model_prog *prog, uint32_t **ids, uint32_t *cnt)
+/* The maps behind the program's lddw references: each tool fd once, with its kernel id. */
+static int lddw_map_refs(pid_t pid, const struct model_prog *prog, struct model_map_ref **refs,
+			 uint32_t *cnt)
 {
-	uint32_t *out = NULL, n = 0;
+	struct model_map_ref *out = NULL, *grown;
+	uint32_t n = 0;
 
 	for (uint32_t i = 0; prog->insns && i + 1 < prog->insn_cnt; i++) {
 		const struct bpf_insn *in = &prog->insns[i];
 		struct model_map map;
-		uint32_t id, *grown;
 		bool seen = false;
 		int fd, r;
 
@@ -74,44 +75,50 @@ static int lddw_map_ids(pid_t pid, const struct model_prog *prog, uint32_t **ids
 		i++;
 		if (in->src_reg != BPF_PSEUDO_MAP_FD && in->src_reg != BPF_PSEUDO_MAP_VALUE)
 			continue;
+		for (uint32_t k = 0; k < n; k++)
+			seen |= out[k].fd == in->imm;
+		if (seen)
+			continue;
 		fd = resolve_dup_fd(pid, in->imm);
 		if (fd < 0) {
 			free(out);
 			return fd;
 		}
 		r = map_info_of(fd, &map);
-		id = map.id;
 		close(fd);
-		if (r < 0) {
-			free(out);
-			return r;
-		}
-		for (uint32_t k = 0; k < n; k++)
-			seen |= out[k] == id;
-		if (seen)
-			continue;
-		grown = realloc(out, (n + 1) * sizeof(*out));
+		grown = r < 0 ? NULL : realloc(out, (n + 1) * sizeof(*out));
 		if (!grown) {
 			free(out);
-			return -ENOMEM;
+			return r < 0 ? r : -ENOMEM;
 		}
 		out = grown;
-		out[n++] = id;
+		out[n++] = (struct model_map_ref){ .fd = in->imm, .id = map.id };
 	}
-	*ids = out;
+	*refs = out;
 	*cnt = n;
 	return 0;
 }
 
-static bool same_set(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t nb)
+static bool contains(const uint32_t *ids, uint32_t n, uint32_t id)
 {
-	if (na != nb)
-		return false;
-	for (uint32_t i = 0; i < na; i++) {
+	for (uint32_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* The references name exactly the maps the kernel lists. */
+static bool same_maps(const struct model_map_ref *refs, uint32_t nrefs, const uint32_t *ids,
+		      uint32_t nids)
+{
+	for (uint32_t i = 0; i < nrefs; i++)
+		if (!contains(ids, nids, refs[i].id))
+			return false;
+	for (uint32_t i = 0; i < nids; i++) {
 		bool found = false;
 
-		for (uint32_t k = 0; k < nb; k++)
-			found |= a[i] == b[k];
+		for (uint32_t k = 0; k < nrefs; k++)
+			found |= refs[k].id == ids[i];
 		if (!found)
 			return false;
 	}
@@ -126,7 +133,8 @@ static bool same_set(const uint32_t *a, uint32_t na, const uint32_t *b, uint32_t
 static int prog_info(int fd, pid_t tool, struct model_prog *prog)
 {
 	struct bpf_prog_info info = { 0 };
-	uint32_t len = sizeof(info), *kernel_ids = NULL, *lddw_ids = NULL, nr, lddw_cnt = 0;
+	uint32_t len = sizeof(info), *kernel_ids = NULL, nr, ref_cnt = 0;
+	struct model_map_ref *refs = NULL;
 	int r;
 
 	r = bpf_obj_get_info_by_fd(fd, &info, &len);
@@ -154,9 +162,11 @@ static int prog_info(int fd, pid_t tool, struct model_prog *prog)
 		nr = info.nr_map_ids < nr ? info.nr_map_ids : nr;
 	}
 	/* Map ids through the tool's own references, checked against the kernel's. */
-	if (tool && prog->insns && lddw_map_ids(tool, prog, &lddw_ids, &lddw_cnt) == 0) {
-		prog->maps_checked = same_set(lddw_ids, lddw_cnt, kernel_ids, nr);
-		free(lddw_ids);
+	if (tool && prog->insns && lddw_map_refs(tool, prog, &refs, &ref_cnt) == 0) {
+		prog->maps_checked = same_maps(refs, ref_cnt, kernel_ids, nr);
+		free(prog->map_refs);
+		prog->map_refs = refs;
+		prog->map_ref_cnt = ref_cnt;
 	}
 	free(prog->map_ids);
 	prog->map_ids = kernel_ids;
@@ -224,45 +234,86 @@ void resolve_exe(pid_t pid, char *buf, size_t size)
 	buf[n > 0 ? n : 0] = 0;
 }
 
+/* The function symbols of one symbol table: the one covering vaddr and its neighbours. */
+struct func_bounds {
+	bool found;
+	uint64_t start, end;	      /* of the covering function */
+	uint64_t prev_end, next_start; /* 0: none */
+};
+
+static bool func_sym(Elf *elf, Elf_Data *data, const GElf_Shdr *sh, size_t i, GElf_Sym *sym)
+{
+	int type;
+
+	if (!gelf_getsym(data, (int)i, sym))
+		return false;
+	type = GELF_ST_TYPE(sym->st_info);
+	return (type == STT_FUNC || type == STT_GNU_IFUNC) && sym->st_value;
+}
+
+static void elf_symbol_in(Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh, uint64_t vaddr,
+			  struct model_probe_site *site, struct func_bounds *b)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t n = sh->sh_size / sh->sh_entsize;
+	GElf_Sym sym;
+
+	if (!data)
+		return;
+	for (size_t i = 0; i < n && !b->found; i++) {
+		const char *name;
+
+		if (!func_sym(elf, data, sh, i, &sym) || vaddr < sym.st_value ||
+		    vaddr >= sym.st_value + (sym.st_size ? sym.st_size : 1))
+			continue;
+		name = elf_strptr(elf, sh->sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		snprintf(site->symbol, sizeof(site->symbol), "%s", name);
+		site->symbol_offset = vaddr - sym.st_value;
+		*b = (struct func_bounds){ .found = true, .start = sym.st_value,
+					   .end = sym.st_value + sym.st_size };
+	}
+	if (!b->found || !sym.st_size)
+		return;
+	/*
+	 * Alignment padding lies between a function and its neighbours; a
+	 * symbol without a size may run up to us, so it leaves no padding.
+	 */
+	for (size_t i = 0, prev_start = 0; i < n; i++) {
+		uint64_t end;
+
+		if (!func_sym(elf, data, sh, i, &sym))
+			continue;
+		/* The nearest function before us (the longest of aliases) and its end. */
+		end = sym.st_size ? sym.st_value + sym.st_size : b->start;
+		if (end > b->start)
+			end = b->start;
+		if (sym.st_value < b->start && sym.st_value >= prev_start) {
+			if (sym.st_value > prev_start || end > b->prev_end)
+				b->prev_end = end;
+			prev_start = sym.st_value;
+		}
+		if (sym.st_value >= b->end && (!b->next_start || sym.st_value < b->next_start))
+			b->next_start = sym.st_value;
+	}
+}
+
 /* The function symbol of an ELF file covering a virtual address. */
-static void elf_symbol(Elf *elf, uint64_t vaddr, struct model_probe_site *site)
+static void elf_symbol(Elf *elf, uint64_t vaddr, struct model_probe_site *site,
+		       struct func_bounds *b)
 {
 	Elf_Scn *scn = NULL;
 	GElf_Shdr sh;
 
 	/* .symtab is the fuller one; .dynsym is what stripped binaries keep. */
-	for (int pass = 0; pass < 2 && !site->symbol[0]; pass++) {
+	for (int pass = 0; pass < 2 && !b->found; pass++) {
 		uint32_t want = pass ? SHT_DYNSYM : SHT_SYMTAB;
 
 		scn = NULL;
-		while ((scn = elf_nextscn(elf, scn))) {
-			Elf_Data *data;
-
-			if (!gelf_getshdr(scn, &sh) || sh.sh_type != want || !sh.sh_entsize)
-				continue;
-			data = elf_getdata(scn, NULL);
-			if (!data)
-				continue;
-			for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-				GElf_Sym sym;
-				const char *name;
-				int type;
-
-				if (!gelf_getsym(data, (int)i, &sym))
-					break;
-				type = GELF_ST_TYPE(sym.st_info);
-				if ((type != STT_FUNC && type != STT_GNU_IFUNC) || !sym.st_value ||
-				    vaddr < sym.st_value ||
-				    vaddr >= sym.st_value + (sym.st_size ? sym.st_size : 1))
-					continue;
-				name = elf_strptr(elf, sh.sh_link, sym.st_name);
-				if (!name || !*name)
-					continue;
-				snprintf(site->symbol, sizeof(site->symbol), "%s", name);
-				site->symbol_offset = vaddr - sym.st_value;
-				return;
-			}
-		}
+		while (!b->found && (scn = elf_nextscn(elf, scn)))
+			if (gelf_getshdr(scn, &sh) && sh.sh_type == want && sh.sh_entsize)
+				elf_symbol_in(elf, scn, &sh, vaddr, site, b);
 	}
 }
 
@@ -292,6 +343,7 @@ int resolve_probe_site(pid_t pid, const char *path, uint64_t offset,
 	char seen_by_tool[PATH_MAX + 64], resolved[PATH_MAX];
 	struct stat st;
 	uint64_t vaddr;
+	ssize_t n;
 	Elf *elf;
 	int fd;
 
@@ -320,10 +372,23 @@ int resolve_probe_site(pid_t pid, const char *path, uint64_t offset,
 	if (realpath(seen_by_tool, resolved))
 		snprintf(site->path, sizeof(site->path), "%s", resolved);
 
+	n = pread(fd, site->orig, sizeof(site->orig), (off_t)offset);
+	site->orig_len = n > 0 ? (uint32_t)n : 0;
 	elf_version(EV_CURRENT);
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (elf && elf_offset_to_vaddr(elf, offset, &vaddr))
-		elf_symbol(elf, vaddr, site);
+	if (elf && elf_offset_to_vaddr(elf, offset, &vaddr)) {
+		struct func_bounds b = { 0 };
+		/* Within one segment file offsets and addresses differ by a constant. */
+		uint64_t delta = vaddr - offset;
+
+		elf_symbol(elf, vaddr, site, &b);
+		if (b.found && b.end > b.start) {
+			site->func_offset = b.start - delta;
+			site->func_size = b.end - b.start;
+			site->prev_end = b.prev_end > delta ? b.prev_end - delta : 0;
+			site->next_start = b.next_start > delta ? b.next_start - delta : 0;
+		}
+	}
 	elf_end(elf);
 	close(fd);
 	return 0;

@@ -18,12 +18,13 @@ static const size_t fixed_v1[PROTO__TYPE_MAX] = {
 	[PROTO_STATS] = sizeof(struct proto_stats_fixed),
 	[PROTO_ERROR] = sizeof(struct proto_error_fixed),
 	[PROTO_BYE] = 0,
+	[PROTO_DONE] = sizeof(struct proto_done_fixed),
 };
 
 static const char *const type_names[PROTO__TYPE_MAX] = {
 	[PROTO_HELLO] = "HELLO",   [PROTO_LOAD] = "LOAD",   [PROTO_ATTACH] = "ATTACH",
 	[PROTO_DETACH] = "DETACH", [PROTO_UNLOAD] = "UNLOAD", [PROTO_STATS] = "STATS",
-	[PROTO_ERROR] = "ERROR",   [PROTO_BYE] = "BYE",
+	[PROTO_ERROR] = "ERROR",   [PROTO_BYE] = "BYE",	     [PROTO_DONE] = "DONE",
 };
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -203,6 +204,12 @@ int proto_msg__decode(const void *buf, size_t len, size_t nfds, struct proto_msg
 	case PROTO_ERROR:
 		copy_fixed(&msg->error.fixed, sizeof(msg->error.fixed), p, h.fixed_len);
 		return decode_error(msg, p + h.fixed_len, left, err);
+	case PROTO_DONE:
+		copy_fixed(&msg->done, sizeof(msg->done), p, h.fixed_len);
+		if (msg->done.ref_type != PROTO_LOAD && msg->done.ref_type != PROTO_ATTACH)
+			return fail(err, "DONE: refers to message type %u, not LOAD or ATTACH",
+				    msg->done.ref_type);
+		return 0;
 	default:
 		return 0;
 	}
@@ -254,6 +261,9 @@ ssize_t proto_msg__encode(const struct proto_msg *msg, void *buf, size_t cap)
 		fixed = &msg->error.fixed;
 		var1 = msg->error.text;
 		var1_len = msg->error.fixed.text_len;
+		break;
+	case PROTO_DONE:
+		fixed = &msg->done;
 		break;
 	default:
 		break;

@@ -44,6 +44,7 @@ enum proto_type {
 	PROTO_STATS = 6,  /* agent -> daemon: counters of one attachment */
 	PROTO_ERROR = 7,  /* both ways: a request failed, and why */
 	PROTO_BYE = 8,	  /* both ways: the sender goes away */
+	PROTO_DONE = 9,	  /* agent -> daemon: a LOAD or ATTACH took effect */
 	PROTO__TYPE_MAX,
 };
 
@@ -127,11 +128,24 @@ struct proto_attach_fixed {
 
 struct proto_id_fixed {
 	uint32_t id; /* DETACH: attachment; UNLOAD: program */
-	uint32_t reserved;
+	uint32_t flags; /* DETACH: PROTO_DETACH_*; UNLOAD: 0 */
+};
+
+/*
+ * The kernel still has its uprobe on the site: when the last program leaves
+ * it, put the kernel's breakpoint back (0xcc on the first byte), not the
+ * file's bytes, so the kernel serves the process again.
+ */
+#define PROTO_DETACH_KERNEL_BREAKPOINT (1u << 0)
+
+struct proto_done_fixed {
+	uint16_t ref_type; /* the type of the message that took effect */
+	uint16_t reserved;
+	uint32_t ref_id;   /* its program or attachment */
 };
 
 struct proto_stats_fixed {
-	uint32_t attach;
+	uint32_t attach; /* 0: the totals of the whole agent */
 	uint32_t reserved;
 	uint64_t hits;
 	uint64_t ns_total;
@@ -164,6 +178,7 @@ struct proto_msg {
 		} attach;
 		struct proto_id_fixed id;
 		struct proto_stats_fixed stats;
+		struct proto_done_fixed done;
 		struct {
 			struct proto_error_fixed fixed;
 			const char *text;

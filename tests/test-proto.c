@@ -114,6 +114,8 @@ Test(proto, every_type_round_trips, .timeout = 10)
 								     .text_len = 3 };
 			in.error.text = "why";
 		}
+		if (t == PROTO_DONE)
+			in.done = (struct proto_done_fixed){ .ref_type = PROTO_ATTACH, .ref_id = 4 };
 		n = encode(&in);
 		cr_expect_eq(proto_msg__decode(buf, n, 0, &out, err), 0, "type %d: %s", t, err);
 		cr_expect_eq(out.type, t);
@@ -226,6 +228,18 @@ Test(proto, error_checks, .timeout = 10)
 	f->ref_type = PROTO_LOAD;
 	f->text_len = 4;
 	refused(n, 0, "text of 4 bytes");
+}
+
+Test(proto, done_checks, .timeout = 10)
+{
+	struct proto_msg m = { .type = PROTO_DONE };
+	struct proto_done_fixed *f = (void *)(buf + sizeof(struct proto_hdr));
+	size_t n;
+
+	m.done = (struct proto_done_fixed){ .ref_type = PROTO_LOAD, .ref_id = 7 };
+	n = encode(&m);
+	f->ref_type = PROTO_DETACH;
+	refused(n, 0, "not LOAD or ATTACH");
 }
 
 Test(proto, newer_peers_are_read_as_far_as_known, .timeout = 10)

@@ -1,0 +1,1041 @@
+// SPDX-License-Identifier: MIT
+/* The offload planner (see planner.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+
+#include "log.h"
+#include "outputs.h"
+#include "planner.h"
+#include "procscan.h"
+#include "proto.h"
+
+#define HELPER_TRACE_PRINTK 6
+#define HELPER_TRACE_VPRINTK 177
+
+/* One uprobe attachment of a tool, as the planner follows it. */
+struct plan_attach {
+	struct plan_attach *next;
+	uint32_t handle; /* the agents know it by this */
+	pid_t tool;
+	int perf_fd, link_fd;
+	struct model_probe_site site;
+	bool retprobe;
+	int pid_filter;
+	uint64_t cookie, ref_ctr_offset;
+	struct model_prog *prog; /* a reference */
+	char reason[PLANNER_REASON_LEN]; /* non-empty: the kernel serves it everywhere */
+	bool live;
+};
+
+enum step {
+	STEP_SENT, /* the request is on its way */
+	STEP_DONE, /* the agent said DONE */
+};
+
+/* A program loaded into one agent. */
+struct plan_load {
+	struct plan_load *next;
+	struct model_prog *prog; /* a reference */
+	uint32_t handle;
+	enum step step;
+};
+
+/* One attachment in one process. */
+struct plan_serve {
+	struct plan_serve *next;
+	struct plan_attach *attach;
+	bool sent; /* ATTACH sent; the agent serves it once done */
+	enum step step;
+	char reason[PLANNER_REASON_LEN]; /* kept in the kernel in this process, and why */
+	uint64_t hits, ns_total;
+};
+
+#define PROC_MAX_FILES 64
+
+struct plan_proc {
+	struct plan_proc *next;
+	pid_t pid;
+	uint64_t age_usec;
+	/* Files of offloadable attachments it maps executable (last scan). */
+	struct {
+		uint64_t dev, ino;
+	} files[PROC_MAX_FILES];
+	unsigned int nfiles;
+	bool injected; /* we asked for an agent */
+	bool refused;  /* a user detached it: no agent here */
+	char reason[PLANNER_REASON_LEN]; /* no agent here, and why */
+	struct plan_load *loads;
+	struct plan_serve *serves;
+};
+
+struct planner {
+	sd_event *event;
+	struct model *model;
+	struct agents *agents;
+	const struct config *config;
+	struct outputs *outputs;
+	sd_event_source *defer;
+	sd_event_source *timer;
+	bool rescan; /* the next reconciliation scans /proc */
+	uint32_t next_handle;
+	struct plan_attach *attachments;
+	struct plan_proc *procs;
+};
+
+static uint32_t new_handle(struct planner *p)
+{
+	if (++p->next_handle == 0)
+		p->next_handle = 1;
+	return p->next_handle;
+}
+
+/* ---- Processes ---- */
+
+static struct plan_proc *proc_find(struct planner *p, pid_t pid)
+{
+	for (struct plan_proc *x = p->procs; x; x = x->next)
+		if (x->pid == pid)
+			return x;
+	return NULL;
+}
+
+static struct plan_proc *proc_get(struct planner *p, pid_t pid)
+{
+	struct plan_proc *x = proc_find(p, pid);
+
+	if (x)
+		return x;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return NULL;
+	x->pid = pid;
+	x->next = p->procs;
+	p->procs = x;
+	return x;
+}
+
+static struct plan_serve *serve_find(struct plan_proc *x, const struct plan_attach *a)
+{
+	for (struct plan_serve *s = x->serves; s; s = s->next)
+		if (s->attach == a)
+			return s;
+	return NULL;
+}
+
+static struct plan_serve *serve_get(struct plan_proc *x, struct plan_attach *a)
+{
+	struct plan_serve *s = serve_find(x, a);
+
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->attach = a;
+	s->next = x->serves;
+	x->serves = s;
+	return s;
+}
+
+static struct plan_load *load_find(struct plan_proc *x, const struct model_prog *prog)
+{
+	for (struct plan_load *l = x->loads; l; l = l->next)
+		if (l->prog == prog)
+			return l;
+	return NULL;
+}
+
+static void serve_remove(struct plan_proc *x, struct plan_serve *s)
+{
+	for (struct plan_serve **pp = &x->serves; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			free(s);
+			return;
+		}
+	}
+}
+
+static void proc_forget_agent(struct plan_proc *x)
+{
+	while (x->loads) {
+		struct plan_load *l = x->loads;
+
+		x->loads = l->next;
+		model_prog_unref(l->prog);
+		free(l);
+	}
+	while (x->serves)
+		serve_remove(x, x->serves);
+	x->injected = false;
+}
+
+static void proc_remove(struct planner *p, struct plan_proc *x)
+{
+	for (struct plan_proc **pp = &p->procs; *pp; pp = &(*pp)->next) {
+		if (*pp == x) {
+			*pp = x->next;
+			break;
+		}
+	}
+	proc_forget_agent(x);
+	free(x);
+}
+
+static struct agent *ready_agent(struct planner *p, pid_t pid)
+{
+	struct agent *g = agents_find(p->agents, pid);
+
+	return g && g->hello ? g : NULL;
+}
+
+/* ---- Attachments from the model ---- */
+
+static bool same_site(const struct model_probe_site *a, const struct model_probe_site *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->offset == b->offset;
+}
+
+static bool applies_to(const struct plan_attach *a, pid_t pid)
+{
+	return a->pid_filter < 0 || a->pid_filter == pid;
+}
+
+static bool prog_calls_printk(const struct model_prog *prog)
+{
+	for (uint32_t i = 0; i < prog->insn_cnt; i++) {
+		const struct bpf_insn *in = &prog->insns[i];
+
+		if (in->code == (BPF_JMP | BPF_CALL) && in->src_reg == 0 &&
+		    (in->imm == HELPER_TRACE_PRINTK || in->imm == HELPER_TRACE_VPRINTK))
+			return true;
+	}
+	return false;
+}
+
+/* Why an attachment cannot leave the kernel at all, or "" . */
+static void judge(struct planner *p, struct plan_attach *a)
+{
+	const struct model_prog *prog = a->prog;
+
+	a->reason[0] = 0;
+	if (!a->site.dev && !a->site.ino)
+		snprintf(a->reason, sizeof(a->reason), "the probed file could not be found");
+	else if (!config_serves(p->config, a->site.path))
+		snprintf(a->reason, sizeof(a->reason), "%.200s is not served (Serve=, Exclude=)",
+			 a->site.path);
+	else if (!prog->insns)
+		snprintf(a->reason, sizeof(a->reason),
+			 "the instructions of program %u were not captured (loaded before "
+			 "bpftimed started)",
+			 prog->id);
+	else if (prog->type != BPF_PROG_TYPE_KPROBE)
+		snprintf(a->reason, sizeof(a->reason), "program %u is of type %s, not kprobe",
+			 prog->id, model_prog_type_name(prog->type));
+	else if (!prog->maps_checked)
+		snprintf(a->reason, sizeof(a->reason),
+			 "the maps of program %u could not be matched to its instructions",
+			 prog->id);
+	else if (!a->site.orig_len)
+		snprintf(a->reason, sizeof(a->reason), "cannot read %.200s at offset 0x%llx",
+			 a->site.path, (unsigned long long)a->site.offset);
+}
+
+struct sweep_ctx {
+	struct planner *p;
+	bool added;
+};
+
+static int sweep_one(void *ctx, const struct model_attachment *m)
+{
+	struct sweep_ctx *c = ctx;
+	struct planner *p = c->p;
+	struct plan_attach *a;
+
+	if (!m->enabled || !m->prog)
+		return 0;
+	for (a = p->attachments; a; a = a->next) {
+		if (a->tool == m->tool->pid && a->perf_fd == m->perf_fd &&
+		    a->link_fd == m->link_fd && same_site(&a->site, m->site) &&
+		    a->retprobe == m->retprobe && a->prog == m->prog) {
+			a->live = true;
+			return 0;
+		}
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	*a = (struct plan_attach){
+		.handle = new_handle(p),
+		.tool = m->tool->pid,
+		.perf_fd = m->perf_fd,
+		.link_fd = m->link_fd,
+		.site = *m->site,
+		.retprobe = m->retprobe,
+		.pid_filter = m->pid_filter,
+		.cookie = m->cookie,
+		.ref_ctr_offset = m->ref_ctr_offset,
+		.prog = model_prog_ref((struct model_prog *)m->prog),
+		.live = true,
+	};
+	judge(p, a);
+	if (a->reason[0])
+		log_info("Uprobe %s:0x%llx of %s[%d] stays in the kernel: %s.", a->site.path,
+			 (unsigned long long)a->site.offset, m->tool->comm, a->tool, a->reason);
+	a->next = p->attachments;
+	p->attachments = a;
+	c->added = true;
+	return 0;
+}
+
+/* Whether the kernel keeps a uprobe at the site of a for process pid. */
+static bool kernel_has_site(struct planner *p, const struct plan_attach *a, pid_t pid)
+{
+	for (struct plan_attach *b = p->attachments; b; b = b->next)
+		if (b->live && same_site(&b->site, &a->site) && applies_to(b, pid))
+			return true;
+	return false;
+}
+
+static void send_detach(struct planner *p, struct plan_proc *x, struct plan_serve *s)
+{
+	struct agent *g = ready_agent(p, x->pid);
+	struct proto_msg m = { .type = PROTO_DETACH };
+	int r;
+
+	if (!g || !s->sent)
+		return;
+	m.id = (struct proto_id_fixed){
+		.id = s->attach->handle,
+		.flags = kernel_has_site(p, s->attach, x->pid) ? PROTO_DETACH_KERNEL_BREAKPOINT
+							       : 0,
+	};
+	r = agents_send(p->agents, g, &m, NULL, 0);
+	/* A process that is gone took its hooks with it. */
+	if (r < 0 && r != -EPIPE && r != -ECONNRESET)
+		log_warning_errno(r, "Cannot detach uprobe %s:0x%llx in process %d: %m",
+				  s->attach->site.path, (unsigned long long)s->attach->site.offset,
+				  x->pid);
+	s->sent = false;
+}
+
+/* Programs no attachment of the process needs any more leave its agent. */
+static void unload_unused(struct planner *p, struct plan_proc *x)
+{
+	struct agent *g = ready_agent(p, x->pid);
+
+	for (struct plan_load **pp = &x->loads; *pp;) {
+		struct plan_load *l = *pp;
+		bool used = false;
+
+		for (struct plan_serve *s = x->serves; s; s = s->next)
+			used |= s->attach->prog == l->prog && s->sent;
+		if (used) {
+			pp = &l->next;
+			continue;
+		}
+		if (g) {
+			struct proto_msg m = { .type = PROTO_UNLOAD };
+
+			m.id.id = l->handle;
+			(void)agents_send(p->agents, g, &m, NULL, 0);
+		}
+		*pp = l->next;
+		model_prog_unref(l->prog);
+		free(l);
+	}
+}
+
+static void attach_free(struct plan_attach *a)
+{
+	model_prog_unref(a->prog);
+	free(a);
+}
+
+/* Attachments the model no longer has: out of every agent first. */
+static void remove_dead(struct planner *p)
+{
+	for (struct plan_attach **pp = &p->attachments; *pp;) {
+		struct plan_attach *a = *pp;
+
+		if (a->live) {
+			pp = &a->next;
+			continue;
+		}
+		*pp = a->next;
+		for (struct plan_proc *x = p->procs; x; x = x->next) {
+			struct plan_serve *s = serve_find(x, a);
+
+			if (!s)
+				continue;
+			send_detach(p, x, s);
+			serve_remove(x, s);
+			unload_unused(p, x);
+		}
+		attach_free(a);
+	}
+}
+
+/* ---- Which processes ---- */
+
+static bool offloadable_file(struct planner *p, uint64_t dev, uint64_t ino)
+{
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		if (!a->reason[0] && a->site.dev == dev && a->site.ino == ino)
+			return true;
+	return false;
+}
+
+static bool scan_want_pid(void *ctx, pid_t pid)
+{
+	struct planner *p = ctx;
+
+	return pid != 1 && pid != getpid() && !model_tool_find(p->model, pid);
+}
+
+static bool scan_want_file(void *ctx, uint64_t dev, uint64_t ino)
+{
+	return offloadable_file(ctx, dev, ino);
+}
+
+static void scan_found(void *ctx, pid_t pid, uint64_t age_usec, uint64_t dev, uint64_t ino)
+{
+	struct planner *p = ctx;
+	struct plan_proc *x = proc_get(p, pid);
+
+	if (!x || x->nfiles == PROC_MAX_FILES)
+		return;
+	x->files[x->nfiles].dev = dev;
+	x->files[x->nfiles].ino = ino;
+	x->nfiles++;
+	x->age_usec = age_usec;
+}
+
+static bool mapped_by(const struct plan_proc *x, const struct plan_attach *a)
+{
+	for (unsigned int i = 0; i < x->nfiles; i++)
+		if (x->files[i].dev == a->site.dev && x->files[i].ino == a->site.ino)
+			return true;
+	return false;
+}
+
+static void rescan(struct planner *p)
+{
+	struct procscan_ops ops = { .want_pid = scan_want_pid,
+				    .want_file = scan_want_file,
+				    .found = scan_found,
+				    .ctx = p };
+	int r;
+
+	for (struct plan_proc *x = p->procs; x; x = x->next)
+		x->nfiles = 0;
+	r = procscan_run(&ops);
+	if (r < 0) {
+		log_warning_errno(r, "Cannot scan processes: %m");
+		return;
+	}
+	/* Gone, exec'd into something else, or a tool now: the kernel has them. */
+	for (struct plan_proc **pp = &p->procs; *pp;) {
+		struct plan_proc *x = *pp;
+
+		if (x->nfiles || (x->refused && kill(x->pid, 0) == 0)) {
+			pp = &x->next;
+			continue;
+		}
+		for (struct plan_serve *s = x->serves; s; s = s->next)
+			send_detach(p, x, s);
+		unload_unused(p, x);
+		proc_remove(p, x);
+	}
+}
+
+/* ---- Hand-off in one process ---- */
+
+static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
+		     struct model_prog *prog, char *err, size_t err_size)
+{
+	struct proto_map maps[PROTO_MAX_MAPS];
+	int fds[PROTO_MAX_MAPS + 3], nfds = 0, r = 0;
+	struct proto_msg m = { .type = PROTO_LOAD };
+	struct proto_load_fixed *f = &m.load.fixed;
+	struct plan_load *l;
+
+	if (prog->map_ref_cnt > PROTO_MAX_MAPS) {
+		snprintf(err, err_size, "program %u uses %u maps (at most %u)", prog->id,
+			 prog->map_ref_cnt, PROTO_MAX_MAPS);
+		return -E2BIG;
+	}
+	*f = (struct proto_load_fixed){
+		.kernel_id = prog->id,
+		.prog_type = prog->type,
+		.flags = p->config->jit ? PROTO_LOAD_JIT : 0,
+		.map_cnt = prog->map_ref_cnt,
+		.map_entry_len = sizeof(struct proto_map),
+		.insn_cnt = prog->insn_cnt,
+		.ringbuf_prog_fd = PROTO_NO_FD,
+		.perf_prog_fd = PROTO_NO_FD,
+		.printk_prog_fd = PROTO_NO_FD,
+	};
+	memcpy(f->name, prog->name, sizeof(f->name));
+	for (uint32_t i = 0; i < prog->map_ref_cnt && r >= 0; i++) {
+		struct bpf_map_info info = { 0 };
+		uint32_t len = sizeof(info);
+		int fd = bpf_map_get_fd_by_id(prog->map_refs[i].id);
+
+		if (fd < 0) {
+			r = -errno;
+			snprintf(err, err_size, "map %u of program %u is gone", prog->map_refs[i].id,
+				 prog->id);
+			break;
+		}
+		fds[nfds++] = fd;
+		r = bpf_obj_get_info_by_fd(fd, &info, &len);
+		if (r < 0) {
+			snprintf(err, err_size, "map %u: %s", prog->map_refs[i].id, strerror(-r));
+			break;
+		}
+		maps[i] = (struct proto_map){ .id = info.id,
+					      .type = info.type,
+					      .key_size = info.key_size,
+					      .value_size = info.value_size,
+					      .max_entries = info.max_entries,
+					      .flags = info.map_flags,
+					      .tool_fd = prog->map_refs[i].fd,
+					      .fd_index = (uint32_t)nfds - 1 };
+		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+			uint32_t *slot = info.type == BPF_MAP_TYPE_RINGBUF ? &f->ringbuf_prog_fd
+									   : &f->perf_prog_fd;
+			int out;
+
+			if (*slot != PROTO_NO_FD) {
+				snprintf(err, err_size,
+					 "program %u writes to two %s maps; the agent forwards to "
+					 "one",
+					 prog->id, model_map_type_name(info.type));
+				r = -EOPNOTSUPP;
+				break;
+			}
+			out = outputs_get(p->outputs, info.id, info.type, err, err_size);
+			if (out < 0) {
+				r = out;
+				break;
+			}
+			*slot = (uint32_t)nfds;
+			fds[nfds++] = out;
+		}
+	}
+	if (r >= 0 && prog_calls_printk(prog)) {
+		int out = outputs_printk(p->outputs, err, err_size);
+
+		if (out < 0)
+			r = out;
+		else {
+			f->printk_prog_fd = (uint32_t)nfds;
+			fds[nfds++] = out;
+		}
+	}
+	l = r >= 0 ? calloc(1, sizeof(*l)) : NULL;
+	if (r >= 0 && !l) {
+		snprintf(err, err_size, "out of memory");
+		r = -ENOMEM;
+	}
+	if (r >= 0) {
+		f->prog = l->handle = new_handle(p);
+		m.load.maps = (const uint8_t *)maps;
+		m.load.insns = (const uint8_t *)prog->insns;
+		r = agents_send(p->agents, g, &m, fds, (size_t)nfds);
+		if (r < 0) {
+			snprintf(err, err_size, "cannot send program %u to the agent: %s", prog->id,
+				 strerror(-r));
+			free(l);
+		} else {
+			l->prog = model_prog_ref(prog);
+			l->step = STEP_SENT;
+			l->next = x->loads;
+			x->loads = l;
+		}
+	}
+	/* The map fds were ours; the output programs' stay with outputs. */
+	for (uint32_t i = 0; i < (uint32_t)nfds; i++)
+		if (i != f->ringbuf_prog_fd && i != f->perf_prog_fd && i != f->printk_prog_fd)
+			close(fds[i]);
+	return r < 0 ? r : 0;
+}
+
+static int send_attach(struct planner *p, struct agent *g, const struct plan_attach *a,
+		       const struct plan_load *l)
+{
+	struct proto_msg m = { .type = PROTO_ATTACH };
+	struct proto_attach_fixed *f = &m.attach.fixed;
+
+	*f = (struct proto_attach_fixed){
+		.attach = a->handle,
+		.prog = l->handle,
+		.dev = a->site.dev,
+		.ino = a->site.ino,
+		.offset = a->site.offset,
+		.cookie = a->cookie,
+		.ref_ctr_offset = a->ref_ctr_offset,
+		.func_offset = a->site.func_offset,
+		.func_size = a->site.func_size,
+		.prev_end = a->site.prev_end,
+		.next_start = a->site.next_start,
+		.kind = a->retprobe ? PROTO_PROBE_RETURN : PROTO_PROBE_ENTRY,
+		.path_len = (uint32_t)strlen(a->site.path),
+		.orig_len = a->site.orig_len,
+	};
+	memcpy(f->orig, a->site.orig, a->site.orig_len);
+	m.attach.path = a->site.path;
+	return agents_send(p->agents, g, &m, NULL, 0);
+}
+
+/* Keeps every attachment of a site in the kernel for process x, with the reason. */
+static void keep_site_in_kernel(struct planner *p, struct plan_proc *x,
+				const struct plan_attach *site, const char *reason)
+{
+	for (struct plan_attach *b = p->attachments; b; b = b->next) {
+		struct plan_serve *s;
+
+		if (!same_site(&b->site, &site->site) || !applies_to(b, x->pid))
+			continue;
+		s = serve_get(x, b);
+		if (!s)
+			continue;
+		send_detach(p, x, s);
+		if (!s->reason[0])
+			snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	}
+	unload_unused(p, x);
+}
+
+/* Moves the site of a forward in process x, one step per call. */
+static void hand_off_site(struct planner *p, struct plan_proc *x, struct agent *g,
+			  const struct plan_attach *site)
+{
+	char err[PLANNER_REASON_LEN];
+	bool all_loaded = true;
+
+	for (struct plan_attach *b = p->attachments; b; b = b->next) {
+		struct plan_serve *s;
+		struct plan_load *l;
+		int r;
+
+		if (!same_site(&b->site, &site->site) || !applies_to(b, x->pid))
+			continue;
+		s = serve_find(x, b);
+		if (s && s->reason[0])
+			return; /* kept in the kernel already */
+		if (b->reason[0]) {
+			snprintf(err, sizeof(err), "uprobe of process %d at the same place: %.180s",
+				 b->tool, b->reason);
+			keep_site_in_kernel(p, x, site, err);
+			return;
+		}
+		l = load_find(x, b->prog);
+		if (!l) {
+			r = send_load(p, x, g, b->prog, err, sizeof(err));
+			if (r < 0) {
+				keep_site_in_kernel(p, x, site, err);
+				return;
+			}
+			l = x->loads;
+		}
+		all_loaded &= l->step == STEP_DONE;
+	}
+	if (!all_loaded)
+		return;
+	for (struct plan_attach *b = p->attachments; b; b = b->next) {
+		struct plan_serve *s;
+		int r;
+
+		if (!same_site(&b->site, &site->site) || !applies_to(b, x->pid))
+			continue;
+		s = serve_get(x, b);
+		if (!s)
+			return;
+		if (s->sent)
+			continue;
+		r = send_attach(p, g, b, load_find(x, b->prog));
+		if (r < 0) {
+			snprintf(err, sizeof(err), "cannot send the attachment to the agent: %s",
+				 strerror(-r));
+			keep_site_in_kernel(p, x, site, err);
+			return;
+		}
+		s->sent = true;
+		s->step = STEP_SENT;
+	}
+}
+
+/* Whether x runs an offloadable attachment's file the attachment applies to. */
+static bool proc_has_work(struct planner *p, const struct plan_proc *x)
+{
+	if (x->refused || x->reason[0] || x->age_usec < p->config->inject_delay_usec)
+		return false;
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		if (a->live && !a->reason[0] && applies_to(a, x->pid) && mapped_by(x, a))
+			return true;
+	return false;
+}
+
+/* Whether a is the first attachment of its site that applies to x. */
+static bool first_at_site(struct planner *p, const struct plan_attach *a, pid_t pid)
+{
+	for (struct plan_attach *b = p->attachments; b != a; b = b->next)
+		if (b->live && same_site(&b->site, &a->site) && applies_to(b, pid))
+			return false;
+	return true;
+}
+
+static void plan_proc(struct planner *p, struct plan_proc *x)
+{
+	char err[PLANNER_REASON_LEN];
+	struct agent *g;
+	int r;
+
+	if (!proc_has_work(p, x))
+		return;
+	g = ready_agent(p, x->pid);
+	if (!g) {
+		if (x->injected || agents_find(p->agents, x->pid))
+			return; /* its HELLO brings us back */
+		x->injected = true;
+		r = agents_attach(p->agents, x->pid, err, sizeof(err));
+		if (r < 0 && r != -EEXIST) {
+			snprintf(x->reason, sizeof(x->reason), "no agent: %.240s", err);
+			log_warning("Process %d stays with the kernel: %s.", x->pid, x->reason);
+		}
+		return;
+	}
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		if (a->live && applies_to(a, x->pid) && mapped_by(x, a) &&
+		    first_at_site(p, a, x->pid))
+			hand_off_site(p, x, g, a);
+}
+
+/* Sites of x served by the agent where an attachment now stays in the kernel. */
+static void give_back(struct planner *p, struct plan_proc *x)
+{
+	for (struct plan_serve *s = x->serves; s; s = s->next)
+		if (s->sent && s->attach->reason[0])
+			keep_site_in_kernel(p, x, s->attach, s->attach->reason);
+}
+
+/* ---- Reconciliation ---- */
+
+static bool anything_offloadable(struct planner *p)
+{
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		if (!a->reason[0])
+			return true;
+	return false;
+}
+
+static int keep_output(void *ctx, uint32_t map_id)
+{
+	struct planner *p = ctx;
+
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		for (uint32_t i = 0; i < a->prog->map_ref_cnt; i++)
+			if (a->prog->map_refs[i].id == map_id)
+				return 1;
+	return 0;
+}
+
+static void reconcile(struct planner *p)
+{
+	struct sweep_ctx c = { .p = p };
+	int r;
+
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		a->live = false;
+	r = model_for_each_attachment(p->model, sweep_one, &c);
+	if (r < 0) {
+		log_error_errno(r, "Cannot follow the uprobe attachments: %m");
+		for (struct plan_attach *a = p->attachments; a; a = a->next)
+			a->live = true;
+		return;
+	}
+	remove_dead(p);
+	outputs_release(p->outputs, keep_output, p);
+	if (c.added || p->rescan) {
+		p->rescan = false;
+		rescan(p);
+	}
+	for (struct plan_proc *x = p->procs; x; x = x->next) {
+		give_back(p, x);
+		plan_proc(p, x);
+	}
+	(void)sd_event_source_set_enabled(p->timer, anything_offloadable(p) ? SD_EVENT_ON
+									    : SD_EVENT_OFF);
+}
+
+static int on_defer(sd_event_source *s, void *userdata)
+{
+	reconcile(userdata);
+	return sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct planner *p = userdata;
+
+	p->rescan = true;
+	planner_kick(p);
+	return sd_event_source_set_time_relative(s, PLANNER_RESCAN_USEC);
+}
+
+void planner_kick(struct planner *p)
+{
+	(void)sd_event_source_set_enabled(p->defer, SD_EVENT_ONESHOT);
+}
+
+/* ---- What the agents say ---- */
+
+static void on_ready(void *ctx, struct agent *g)
+{
+	struct planner *p = ctx;
+	struct plan_proc *x = proc_find(p, g->pid);
+
+	/* A fresh connection knows nothing of what an older one had. */
+	if (x)
+		proc_forget_agent(x);
+	if (x)
+		x->injected = true;
+	planner_kick(p);
+}
+
+static struct plan_serve *serve_by_handle(struct plan_proc *x, uint32_t handle)
+{
+	for (struct plan_serve *s = x->serves; s; s = s->next)
+		if (s->attach->handle == handle)
+			return s;
+	return NULL;
+}
+
+static struct plan_load *load_by_handle(struct plan_proc *x, uint32_t handle)
+{
+	for (struct plan_load *l = x->loads; l; l = l->next)
+		if (l->handle == handle)
+			return l;
+	return NULL;
+}
+
+static void on_done(struct planner *p, struct plan_proc *x, const struct proto_done_fixed *d)
+{
+	struct plan_serve *s;
+	struct plan_load *l;
+
+	if (d->ref_type == PROTO_LOAD && (l = load_by_handle(x, d->ref_id))) {
+		l->step = STEP_DONE;
+	} else if (d->ref_type == PROTO_ATTACH && (s = serve_by_handle(x, d->ref_id))) {
+		s->step = STEP_DONE;
+		log_info("Process %d: uprobe %s:0x%llx (%s) is served by its agent.", x->pid,
+			 s->attach->site.path, (unsigned long long)s->attach->site.offset,
+			 s->attach->site.symbol[0] ? s->attach->site.symbol : "?");
+	}
+}
+
+static void on_error(struct planner *p, struct plan_proc *x, const struct proto_msg *m)
+{
+	const struct proto_error_fixed *e = &m->error.fixed;
+	char reason[PLANNER_REASON_LEN];
+	struct plan_serve *s;
+	struct plan_load *l;
+
+	snprintf(reason, sizeof(reason), "the agent refused it: %.*s", (int)e->text_len,
+		 m->error.text);
+	log_warning("Agent in process %d refused %s %u: %.*s (%s).", x->pid,
+		    e->ref_type == PROTO_LOAD ? "program" : "request", e->ref_id, (int)e->text_len,
+		    m->error.text, strerror(e->err));
+	if (e->ref_type == PROTO_LOAD && (l = load_by_handle(x, e->ref_id))) {
+		/* What one agent cannot run, none can: every site of the program stays. */
+		for (struct plan_attach *a = p->attachments; a; a = a->next) {
+			if (a->prog != l->prog || a->reason[0])
+				continue;
+			snprintf(a->reason, sizeof(a->reason), "%s", reason);
+			for (struct plan_proc *y = p->procs; y; y = y->next)
+				if (serve_find(y, a) || mapped_by(y, a))
+					keep_site_in_kernel(p, y, a, reason);
+		}
+	} else if (e->ref_type == PROTO_ATTACH && (s = serve_by_handle(x, e->ref_id))) {
+		s->sent = false;
+		keep_site_in_kernel(p, x, s->attach, reason);
+	}
+}
+
+static void on_message(void *ctx, struct agent *g, const struct proto_msg *m)
+{
+	struct planner *p = ctx;
+	struct plan_proc *x = proc_find(p, g->pid);
+
+	if (!x)
+		return;
+	if (m->type == PROTO_DONE)
+		on_done(p, x, &m->done);
+	else if (m->type == PROTO_ERROR)
+		on_error(p, x, m);
+	else if (m->type == PROTO_STATS) {
+		struct plan_serve *s = serve_by_handle(x, m->stats.attach);
+
+		if (s) {
+			s->hits = m->stats.hits;
+			s->ns_total = m->stats.ns_total;
+		}
+		return;
+	}
+	planner_kick(p);
+}
+
+static void on_gone(void *ctx, pid_t pid)
+{
+	struct planner *p = ctx;
+	struct plan_proc *x = proc_find(p, pid);
+
+	if (x)
+		proc_forget_agent(x);
+	planner_kick(p);
+}
+
+void planner_agents_ops(struct planner *p, struct agents_ops *ops)
+{
+	*ops = (struct agents_ops){
+		.ready = on_ready, .message = on_message, .gone = on_gone, .ctx = p
+	};
+}
+
+/* ---- Life cycle ---- */
+
+int planner_new(struct planner **ret, sd_event *event, struct model *model,
+		struct agents *agents, const struct config *config)
+{
+	struct planner *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	*p = (struct planner){ .event = event, .model = model, .agents = agents,
+			       .config = config, .outputs = outputs_new() };
+	/* Handles unlike those of an earlier daemon an agent may still know. */
+	if (getrandom(&p->next_handle, sizeof(p->next_handle), 0) < 0)
+		p->next_handle = (uint32_t)time(NULL);
+	r = p->outputs ? 0 : -ENOMEM;
+	if (r == 0)
+		r = sd_event_add_defer(event, &p->defer, on_defer, p);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(p->defer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time_relative(event, &p->timer, CLOCK_MONOTONIC,
+					       PLANNER_RESCAN_USEC, 0, on_timer, p);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
+	if (r < 0) {
+		planner_free(p);
+		return r;
+	}
+	*ret = p;
+	return 0;
+}
+
+void planner_free(struct planner *p)
+{
+	if (!p)
+		return;
+	while (p->procs)
+		proc_remove(p, p->procs);
+	while (p->attachments) {
+		struct plan_attach *a = p->attachments;
+
+		p->attachments = a->next;
+		attach_free(a);
+	}
+	sd_event_source_unref(p->defer);
+	sd_event_source_unref(p->timer);
+	outputs_free(p->outputs);
+	free(p);
+}
+
+void planner_stop(struct planner *p)
+{
+	for (struct plan_proc *x = p->procs; x; x = x->next) {
+		for (struct plan_serve *s = x->serves; s; s = s->next)
+			send_detach(p, x, s);
+		unload_unused(p, x);
+	}
+}
+
+void planner_reconfigure(struct planner *p)
+{
+	for (struct plan_attach *a = p->attachments; a; a = a->next)
+		judge(p, a);
+	for (struct plan_proc *x = p->procs; x; x = x->next) {
+		x->reason[0] = 0;
+		for (struct plan_serve *s = x->serves; s; s = s->next)
+			s->reason[0] = 0;
+	}
+	p->rescan = true;
+	planner_kick(p);
+}
+
+void planner_set_refused(struct planner *p, pid_t pid, bool refused)
+{
+	struct plan_proc *x = proc_get(p, pid);
+
+	if (!x)
+		return;
+	x->refused = refused;
+	if (refused)
+		proc_forget_agent(x);
+	else
+		x->reason[0] = 0;
+	planner_kick(p);
+}
+
+int planner_serving(struct planner *p, pid_t tool, int perf_fd, int link_fd, uint64_t offset,
+		    const char **reason,
+		    void (*fn)(void *ctx, const struct planner_serving *s), void *ctx)
+{
+	struct plan_attach *a;
+	int n = 0;
+
+	*reason = "";
+	for (a = p->attachments; a; a = a->next)
+		if (a->tool == tool && a->perf_fd == perf_fd && a->link_fd == link_fd &&
+		    a->site.offset == offset)
+			break;
+	if (!a)
+		return 0;
+	*reason = a->reason;
+	for (struct plan_proc *x = p->procs; x; x = x->next) {
+		struct plan_serve *s = serve_find(x, a);
+		struct planner_serving v = { .pid = x->pid, .where = PLANNER_KERNEL, .reason = "" };
+
+		if (!applies_to(a, x->pid) || (!mapped_by(x, a) && !s))
+			continue;
+		if (s && s->reason[0])
+			v.reason = s->reason;
+		else if (x->reason[0])
+			v.reason = x->reason;
+		else if (x->refused)
+			v.reason = "a user detached its agent";
+		else if (s && s->sent)
+			v.where = s->step == STEP_DONE ? PLANNER_AGENT : PLANNER_PENDING;
+		else if (!a->reason[0])
+			v.where = PLANNER_PENDING;
+		if (s) {
+			v.hits = s->hits;
+			v.ns_per_hit = s->hits ? s->ns_total / s->hits : 0;
+		}
+		fn(ctx, &v);
+		n++;
+	}
+	return n;
+}
