@@ -21,10 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hook.h"
@@ -56,7 +58,12 @@ struct site {
 	} progs[SITE_PROGS];
 	unsigned int nprogs;
 	uint64_t hits, errors;
+	/* One run in STATS_SAMPLE is timed: their time and how many. */
+	uint64_t sampled_ns, samples;
 };
+
+#define STATS_SAMPLE 64
+#define STATS_PERIOD_MS 1000
 
 struct attachment {
 	uint32_t id; /* 0: free */
@@ -75,10 +82,20 @@ static struct {
 	uint8_t *buf;
 } agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1 };
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
 static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 {
 	struct agent_probe_info info = { .func_ip = s->addr };
 	unsigned int n = __atomic_load_n(&s->nprogs, __ATOMIC_ACQUIRE);
+	uint64_t hit = __atomic_fetch_add(&s->hits, 1, __ATOMIC_RELAXED);
+	uint64_t start = hit % STATS_SAMPLE ? 0 : now_ns();
 	uint64_t r0;
 
 	for (unsigned int i = 0; i < n; i++) {
@@ -88,7 +105,10 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 		if (agent_prog__run(s->progs[i].prog, regs, &info, &r0) < 0)
 			__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
 	}
-	__atomic_add_fetch(&s->hits, 1, __ATOMIC_RELAXED);
+	if (start) {
+		__atomic_add_fetch(&s->sampled_ns, now_ns() - start, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&s->samples, 1, __ATOMIC_RELAXED);
+	}
 }
 
 static void on_entry(void *user, struct pt_regs *regs)
@@ -246,7 +266,7 @@ static struct site *get_site(uint64_t addr)
 			free_site = &agent.sites[i];
 	}
 	if (free_site)
-		free_site->addr = addr;
+		*free_site = (struct site){ .addr = addr };
 	return free_site;
 }
 
@@ -447,8 +467,49 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 	}
 }
 
+static void send_stats(uint32_t attach, uint64_t hits, uint64_t sampled_ns, uint64_t samples,
+		       uint64_t errors)
+{
+	struct proto_msg m = { .type = PROTO_STATS };
+	uint8_t out[128];
+	ssize_t n;
+
+	m.stats = (struct proto_stats_fixed){
+		.attach = attach,
+		.hits = hits,
+		.ns_total = samples ? sampled_ns / samples * hits : 0,
+		.errors = errors,
+	};
+	n = proto_msg__encode(&m, out, sizeof(out));
+	if (n > 0)
+		proto_send(agent.sock, out, (size_t)n, NULL, 0);
+}
+
+/* Each attachment's hits and time (estimated from the timed runs), then the totals. */
+static void report_stats(void)
+{
+	uint64_t hits = 0, ns = 0, errors = 0;
+
+	for (int i = 0; i < MAX_ATTACH; i++) {
+		const struct site *s = agent.attach[i].site;
+
+		if (!agent.attach[i].id)
+			continue;
+		send_stats(agent.attach[i].id, s->hits, s->sampled_ns, s->samples, s->errors);
+	}
+	for (int i = 0; i < MAX_SITES; i++) {
+		const struct site *s = &agent.sites[i];
+
+		hits += s->hits;
+		ns += s->samples ? s->sampled_ns / s->samples * s->hits : 0;
+		errors += s->errors;
+	}
+	send_stats(0, hits, ns, 1, errors);
+}
+
 static void *serve(void *arg)
 {
+	struct pollfd pfd = { .fd = agent.sock, .events = POLLIN };
 	char err[PROTO_ERRMSG_SIZE];
 	int fds[PROTO_MAX_FDS];
 	struct proto_msg m;
@@ -456,6 +517,12 @@ static void *serve(void *arg)
 	ssize_t n;
 
 	for (;;) {
+		if (poll(&pfd, 1, STATS_PERIOD_MS) == 0) {
+			pthread_mutex_lock(&agent.lock);
+			report_stats();
+			pthread_mutex_unlock(&agent.lock);
+			continue;
+		}
 		n = proto_recv(agent.sock, agent.buf, RECV_MAX, fds, &nfds);
 		if (n <= 0)
 			break; /* the daemon went away */
@@ -497,16 +564,50 @@ static int say_hello(void)
 
 __attribute__((visibility("default"))) int bpftime_agent_main(const char *socket_path);
 
+/*
+ * fork(): the child keeps the parent's hooks, programs and map fds, so it
+ * is served from its first instruction on, but not its thread nor its
+ * connection. Until the daemon calls bpftime_agent_main() in it, which
+ * hands its sites back to the kernel and starts afresh.
+ */
+static void before_fork(void)
+{
+	pthread_mutex_lock(&agent.lock);
+}
+
+static void after_fork_parent(void)
+{
+	pthread_mutex_unlock(&agent.lock);
+}
+
+static void after_fork_child(void)
+{
+	pthread_mutex_init(&agent.lock, NULL);
+	if (agent.sock >= 0)
+		close(agent.sock);
+	agent.sock = -1;
+	agent.running = false;
+}
+
+static void register_fork_handlers(void)
+{
+	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+}
+
 int bpftime_agent_main(const char *socket_path)
 {
+	static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int r = 0;
 
+	pthread_once(&fork_once, register_fork_handlers);
 	pthread_mutex_lock(&agent.lock);
 	if (agent.running)
 		goto out;
+	/* What a forked child inherited: the new daemon connection starts from nothing. */
+	go_dormant();
 	if (!socket_path || strlen(socket_path) >= sizeof(addr.sun_path)) {
 		r = -EINVAL;
 		goto out;

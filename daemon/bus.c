@@ -6,6 +6,7 @@
  * lets anyone call them); methods that change state (Reload) are for root
  * only, checked here as well as by the policy. The Tools and Attachments
  * properties hold what ListTools() and ListAttachments() return;
+ * ListServing() says, per attachment and process, who serves it and why;
  * AttachmentsChanged carries the new list whenever it changes.
  */
 #include <errno.h>
@@ -23,7 +24,9 @@
 #define PROGRAM_SIG "(iiusssubaub)"
 #define MAP_SIG "(iiussuuuu)"
 #define AGENT_SIG "(iusuttttt)"
-#define ATTACHMENT_SIG "(issstttstittussuaubsii)"
+#define ATTACHMENT_FIELDS "issstttstittussuaubsiisstt"
+#define ATTACHMENT_SIG "(" ATTACHMENT_FIELDS ")"
+#define SERVING_SIG "(iiitsisstt)"
 
 static void count_tool(const struct model_tool *t, uint32_t *progs, uint32_t *maps)
 {
@@ -47,16 +50,16 @@ static int count_attachment(void *ctx, const struct model_attachment *a)
 	return 0;
 }
 
-static int append_tools(sd_bus_message *reply, const struct model *model)
+static int append_tools(sd_bus_message *reply, struct manager *m)
 {
 	int r = sd_bus_message_open_container(reply, 'a', TOOL_SIG);
 
-	for (const struct model_tool *t = model->tools; r >= 0 && t; t = t->next) {
+	for (const struct model_tool *t = m->model.tools; r >= 0 && t; t = t->next) {
 		struct count_ctx c = { .tool = t };
 		uint32_t progs, maps;
 
 		count_tool(t, &progs, &maps);
-		model_for_each_attachment(model, count_attachment, &c);
+		model_for_each_attachment(&m->model, count_attachment, &c);
 		r = sd_bus_message_append(reply, TOOL_SIG, (int32_t)t->pid, t->comm, t->exe, progs,
 					  maps, c.n);
 	}
@@ -69,11 +72,11 @@ static int append_map_ids(sd_bus_message *reply, const struct model_prog *p)
 					   p ? p->map_cnt * sizeof(uint32_t) : 0);
 }
 
-static int append_programs(sd_bus_message *reply, const struct model *model)
+static int append_programs(sd_bus_message *reply, struct manager *m)
 {
 	int r = sd_bus_message_open_container(reply, 'a', PROGRAM_SIG);
 
-	for (const struct model_tool *t = model->tools; r >= 0 && t; t = t->next) {
+	for (const struct model_tool *t = m->model.tools; r >= 0 && t; t = t->next) {
 		for (const struct model_obj *o = t->objs; r >= 0 && o; o = o->next) {
 			const struct model_prog *p = o->prog;
 
@@ -96,11 +99,11 @@ static int append_programs(sd_bus_message *reply, const struct model *model)
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
-static int append_maps(sd_bus_message *reply, const struct model *model)
+static int append_maps(sd_bus_message *reply, struct manager *m)
 {
 	int r = sd_bus_message_open_container(reply, 'a', MAP_SIG);
 
-	for (const struct model_tool *t = model->tools; r >= 0 && t; t = t->next)
+	for (const struct model_tool *t = m->model.tools; r >= 0 && t; t = t->next)
 		for (const struct model_obj *o = t->objs; r >= 0 && o; o = o->next)
 			if (o->kind == MODEL_OBJ_MAP)
 				r = sd_bus_message_append(reply, MAP_SIG, (int32_t)t->pid,
@@ -111,13 +114,48 @@ static int append_maps(sd_bus_message *reply, const struct model *model)
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
+/* Where one attachment is served, summed over the processes it applies to. */
+struct served_sum {
+	unsigned int agent, pending, kernel;
+	const char *reason;
+	uint64_t hits, ns;
+};
+
+static void sum_serving(void *ctx, const struct planner_serving *v)
+{
+	struct served_sum *sum = ctx;
+
+	sum->agent += v->where == PLANNER_AGENT;
+	sum->pending += v->where == PLANNER_PENDING;
+	sum->kernel += v->where == PLANNER_KERNEL;
+	if (v->where == PLANNER_KERNEL && !sum->reason[0])
+		sum->reason = v->reason;
+	sum->hits += v->hits;
+	sum->ns += v->hits * v->ns_per_hit;
+}
+
+struct attach_ctx {
+	sd_bus_message *reply;
+	struct manager *m;
+};
+
 static int append_attachment(void *ctx, const struct model_attachment *a)
 {
-	sd_bus_message *reply = ctx;
+	struct attach_ctx *c = ctx;
+	sd_bus_message *reply = c->reply;
 	const struct model_prog *p = a->prog;
+	struct served_sum sum = { .reason = "" };
+	char served[64];
+	const char *reason;
 	int r;
 
-	r = sd_bus_message_open_container(reply, 'r', "issstttstittussuaubsii");
+	planner_serving(c->m->planner, a->tool->pid, a->perf_fd, a->link_fd, a->site->offset,
+			&reason, sum_serving, &sum);
+	if (reason[0])
+		sum.reason = reason;
+	snprintf(served, sizeof(served), "agent %u, kernel %u%s", sum.agent,
+		 sum.kernel + sum.pending, sum.pending ? " (handing off)" : "");
+	r = sd_bus_message_open_container(reply, 'r', ATTACHMENT_FIELDS);
 	if (r >= 0)
 		r = sd_bus_message_append(reply, "issstttstittussu", (int32_t)a->tool->pid,
 					  a->tool->comm, a->retprobe ? "uretprobe" : "uprobe",
@@ -129,23 +167,70 @@ static int append_attachment(void *ctx, const struct model_attachment *a)
 	if (r >= 0)
 		r = append_map_ids(reply, p);
 	if (r >= 0)
-		r = sd_bus_message_append(reply, "bsii", a->enabled, a->via, (int32_t)a->perf_fd,
-					  (int32_t)a->link_fd);
+		r = sd_bus_message_append(reply, "bsiisstt", a->enabled, a->via,
+					  (int32_t)a->perf_fd, (int32_t)a->link_fd, served,
+					  sum.reason, sum.hits, sum.hits ? sum.ns / sum.hits : 0);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	return r;
 }
 
-static int append_attachments(sd_bus_message *reply, const struct model *model)
+static int append_attachments(sd_bus_message *reply, struct manager *m)
 {
+	struct attach_ctx c = { .reply = reply, .m = m };
 	int r = sd_bus_message_open_container(reply, 'a', ATTACHMENT_SIG);
 
 	if (r >= 0)
-		r = model_for_each_attachment(model, append_attachment, reply);
+		r = model_for_each_attachment(&m->model, append_attachment, &c);
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
-typedef int (*append_fn)(sd_bus_message *reply, const struct model *model);
+/* Per attachment and process: who serves it, why the kernel, how fast. */
+struct serving_ctx {
+	sd_bus_message *reply;
+	const struct model_attachment *a;
+	int r;
+};
+
+static const char *where_name(enum planner_where w)
+{
+	return w == PLANNER_AGENT ? "agent" : w == PLANNER_PENDING ? "handing-off" : "kernel";
+}
+
+static void append_one_serving(void *ctx, const struct planner_serving *v)
+{
+	struct serving_ctx *c = ctx;
+
+	if (c->r >= 0)
+		c->r = sd_bus_message_append(c->reply, SERVING_SIG, (int32_t)c->a->tool->pid,
+					     (int32_t)c->a->perf_fd, (int32_t)c->a->link_fd,
+					     c->a->site->offset, c->a->site->symbol,
+					     (int32_t)v->pid, where_name(v->where), v->reason,
+					     v->hits, v->ns_per_hit);
+}
+
+static int serving_of(void *ctx, const struct model_attachment *a)
+{
+	struct attach_ctx *ac = ctx;
+	struct serving_ctx c = { .reply = ac->reply, .a = a };
+	const char *reason;
+
+	planner_serving(ac->m->planner, a->tool->pid, a->perf_fd, a->link_fd, a->site->offset,
+			&reason, append_one_serving, &c);
+	return c.r;
+}
+
+static int append_serving(sd_bus_message *reply, struct manager *m)
+{
+	struct attach_ctx c = { .reply = reply, .m = m };
+	int r = sd_bus_message_open_container(reply, 'a', SERVING_SIG);
+
+	if (r >= 0)
+		r = model_for_each_attachment(&m->model, serving_of, &c);
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+typedef int (*append_fn)(sd_bus_message *reply, struct manager *m);
 
 static int reply_with(sd_bus_message *call, struct manager *m, append_fn fn)
 {
@@ -154,7 +239,7 @@ static int reply_with(sd_bus_message *call, struct manager *m, append_fn fn)
 
 	r = sd_bus_message_new_method_return(call, &reply);
 	if (r >= 0)
-		r = fn(reply, &m->model);
+		r = fn(reply, m);
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
@@ -179,6 +264,11 @@ static int method_list_maps(sd_bus_message *call, void *userdata, sd_bus_error *
 static int method_list_attachments(sd_bus_message *call, void *userdata, sd_bus_error *error)
 {
 	return reply_with(call, userdata, append_attachments);
+}
+
+static int method_list_serving(sd_bus_message *call, void *userdata, sd_bus_error *error)
+{
+	return reply_with(call, userdata, append_serving);
 }
 
 /* Root only: the policy file already says so; a looser local policy must not open it up. */
@@ -314,9 +404,9 @@ static int property_get(sd_bus *bus, const char *path, const char *interface,
 	if (!strcmp(property, "Version"))
 		return sd_bus_message_append(reply, "s", BPFTIMED_VERSION);
 	if (!strcmp(property, "Tools"))
-		return append_tools(reply, &m->model);
+		return append_tools(reply, m);
 	if (!strcmp(property, "Attachments"))
-		return append_attachments(reply, &m->model);
+		return append_attachments(reply, m);
 	return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "No property %s", property);
 }
 
@@ -349,6 +439,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("ListAttachments", SD_BUS_NO_ARGS,
 				SD_BUS_RESULT("a" ATTACHMENT_SIG, attachments),
 				method_list_attachments, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("ListServing", SD_BUS_NO_ARGS,
+				SD_BUS_RESULT("a" SERVING_SIG, serving), method_list_serving,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("ListAgents", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" AGENT_SIG, agents),
@@ -371,7 +464,7 @@ int bus_emit_attachments_changed(struct manager *m)
 		return 0;
 	r = sd_bus_message_new_signal(m->bus, &msg, BUS_PATH, BUS_INTERFACE, "AttachmentsChanged");
 	if (r >= 0)
-		r = append_attachments(msg, &m->model);
+		r = append_attachments(msg, m);
 	if (r >= 0)
 		r = sd_bus_send(m->bus, msg, NULL);
 	sd_bus_message_unref(msg);

@@ -42,6 +42,7 @@ int config_init(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->jit = DEFAULT_JIT;
+	c->inject_delay_usec = CONFIG_DEFAULT_INJECT_DELAY_USEC;
 	c->log_level = -1;
 	return 0;
 }
@@ -328,7 +329,7 @@ static int assign(struct config *c, const char *key, const char *value, char *er
 		uint64_t usec;
 
 		if (!*value) {
-			c->inject_delay_usec = 0;
+			c->inject_delay_usec = CONFIG_DEFAULT_INJECT_DELAY_USEC;
 			return 0;
 		}
 		r = config_parse_timespan(value, &usec);

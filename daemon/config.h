@@ -22,13 +22,15 @@
 #include <stdio.h>
 
 #define CONFIG_ERR_LEN 512
+/* A process or uprobe younger than this stays with the kernel: short-lived ones cost no injection. */
+#define CONFIG_DEFAULT_INJECT_DELAY_USEC 200000ULL
 
 struct config {
 	/* Globs of binaries to serve; empty: every binary. NULL-terminated. */
 	char **serve;
 	/* Globs of binaries never to serve, whatever Serve= says. NULL-terminated. */
 	char **exclude;
-	/* How long a uprobe must stay attached before its processes get an agent. */
+	/* How long a uprobe must stay attached, and a process run, before it gets an agent. */
 	uint64_t inject_delay_usec;
 	/* Run offloaded programs on the x86-64 JIT (true) or the interpreter. */
 	bool jit;
@@ -38,7 +40,7 @@ struct config {
 	char **files;
 };
 
-/* Fills c with the defaults (everything served, no delay, JIT on, no log level). */
+/* Fills c with the defaults (everything served, 200 ms delay, JIT on, no log level). */
 int config_init(struct config *c);
 void config_done(struct config *c);
 

@@ -32,6 +32,7 @@ struct plan_attach {
 	uint64_t cookie, ref_ctr_offset;
 	struct model_prog *prog; /* a reference */
 	char reason[PLANNER_REASON_LEN]; /* non-empty: the kernel serves it everywhere */
+	uint64_t since_usec; /* CLOCK_MONOTONIC, when it appeared */
 	bool live;
 };
 
@@ -89,6 +90,14 @@ struct planner {
 	struct plan_attach *attachments;
 	struct plan_proc *procs;
 };
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
 
 static uint32_t new_handle(struct planner *p)
 {
@@ -284,6 +293,7 @@ static int sweep_one(void *ctx, const struct model_attachment *m)
 		.cookie = m->cookie,
 		.ref_ctr_offset = m->ref_ctr_offset,
 		.prog = model_prog_ref((struct model_prog *)m->prog),
+		.since_usec = now_usec(),
 		.live = true,
 	};
 	judge(p, a);
@@ -678,10 +688,13 @@ static void hand_off_site(struct planner *p, struct plan_proc *x, struct agent *
 /* Whether x runs an offloadable attachment's file the attachment applies to. */
 static bool proc_has_work(struct planner *p, const struct plan_proc *x)
 {
-	if (x->refused || x->reason[0] || x->age_usec < p->config->inject_delay_usec)
+	uint64_t delay = p->config->inject_delay_usec, now = now_usec();
+
+	if (x->refused || x->reason[0] || x->age_usec < delay)
 		return false;
 	for (struct plan_attach *a = p->attachments; a; a = a->next)
-		if (a->live && !a->reason[0] && applies_to(a, x->pid) && mapped_by(x, a))
+		if (a->live && !a->reason[0] && applies_to(a, x->pid) && mapped_by(x, a) &&
+		    now - a->since_usec >= delay)
 			return true;
 	return false;
 }

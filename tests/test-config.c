@@ -72,7 +72,7 @@ Test(config, defaults, .timeout = 10)
 	config_init(&c);
 	cr_assert_null(c.serve);
 	cr_assert_null(c.exclude);
-	cr_assert_eq(c.inject_delay_usec, 0);
+	cr_assert_eq(c.inject_delay_usec, CONFIG_DEFAULT_INJECT_DELAY_USEC);
 	cr_assert(c.jit);
 	cr_assert_eq(c.log_level, -1);
 	cr_assert(config_serves(&c, "/usr/bin/anything"));
@@ -129,7 +129,7 @@ Test(config, empty_assignment_resets, .timeout = 10)
 	cr_assert_eq(strv_len(c.serve), 1);
 	cr_assert_str_eq(c.serve[0], "/c/*");
 	cr_assert_null(c.exclude);
-	cr_assert_eq(c.inject_delay_usec, 0);
+	cr_assert_eq(c.inject_delay_usec, CONFIG_DEFAULT_INJECT_DELAY_USEC);
 	cr_assert(c.jit);
 	cr_assert_eq(c.log_level, -1);
 	config_done(&c);

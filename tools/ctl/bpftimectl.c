@@ -3,7 +3,7 @@
  * bpftimectl: ask bpftimed what it sees, over its D-Bus API.
  *
  *   bpftimectl status [-j]
- *   bpftimectl list [tools|programs|maps|attachments] [-j]
+ *   bpftimectl list [tools|programs|maps|agents|attachments|serving] [-j]
  *
  * Text tables or JSON (-j/--json, snake_case keys, the same data). Exit codes:
  * 0 ok, 1 error, 2 usage, 3 bpftimed is not running (status, as systemctl).
@@ -24,7 +24,7 @@
 #define BUS_INTERFACE "org.bpftime.bpftimed1.Manager"
 
 #define EXIT_NOT_RUNNING 3
-#define MAX_FIELDS 24
+#define MAX_FIELDS 28
 
 static bool json;
 
@@ -66,7 +66,7 @@ static const struct listing listings[] = {
 		{ "stop_ns", 't', "STOP(ns)" }, { "hits", 't', "HITS" },
 		{ "ns_total", 't', "NS" }, { "errors", 't', "ERRORS" },
 	} },
-	{ "attachments", "ListAttachments", "issstttstittussuaubsii", {
+	{ "attachments", "ListAttachments", "issstttstittussuaubsiisstt", {
 		{ "pid", 'i', "PID" }, { "comm", 's', "COMM" }, { "kind", 's', "KIND" },
 		{ "path", 's', "PATH" }, { "dev", 't', NULL }, { "ino", 't', NULL },
 		{ "offset", 't', "OFFSET" }, { "symbol", 's', "SYMBOL" },
@@ -76,6 +76,14 @@ static const struct listing listings[] = {
 		{ "prog_type", 's', NULL }, { "insn_cnt", 'u', "INSNS" },
 		{ "map_ids", 'A', "MAPS" }, { "enabled", 'b', "ON" }, { "via", 's', "VIA" },
 		{ "perf_fd", 'i', NULL }, { "link_fd", 'i', NULL },
+		{ "served", 's', "SERVED" }, { "reason", 's', NULL }, { "hits", 't', "HITS" },
+		{ "ns_per_hit", 't', "NS/HIT" },
+	} },
+	{ "serving", "ListServing", "iiitsisstt", {
+		{ "tool_pid", 'i', "TOOL" }, { "perf_fd", 'i', NULL }, { "link_fd", 'i', NULL },
+		{ "offset", 't', "OFFSET" }, { "symbol", 's', "SYMBOL" }, { "pid", 'i', "PID" },
+		{ "served_by", 's', "SERVED-BY" }, { "reason", 's', "REASON" },
+		{ "hits", 't', "HITS" }, { "ns_per_hit", 't', "NS/HIT" },
 	} },
 };
 
@@ -340,7 +348,8 @@ static int do_list(sd_bus *bus, const char *what)
 		if (!strcmp(listings[i].name, what))
 			l = &listings[i];
 	if (!l) {
-		error("unknown listing '%s' (tools, programs, maps, agents, attachments)", what);
+		error("unknown listing '%s' (tools, programs, maps, agents, attachments, serving)",
+		      what);
 		return 2;
 	}
 	r = call(bus, l->method, &reply, &err);
@@ -449,7 +458,7 @@ static int usage(FILE *out)
 {
 	fprintf(out, "Usage: bpftimectl [-j|--json] COMMAND\n\n"
 		     "  status                          is bpftimed running, and what it sees\n"
-		     "  list [tools|programs|maps|agents|attachments]\n"
+		     "  list [tools|programs|maps|agents|attachments|serving]\n"
 		     "                                  what bpftimed sees (default: attachments)\n"
 		     "  attach PID                      inject the agent into a process (root)\n"
 		     "  detach PID                      send its agent to sleep (root)\n");
