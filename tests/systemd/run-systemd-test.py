@@ -609,7 +609,8 @@ def test_service(c, args):
     os.unlink(host_conf_d + "/60-bad.conf")
     os.unlink(host_conf_d + "/50-test.conf")
     c.sh(["systemctl", "kill", "-s", "HUP", "bpftimed"], check=True)
-    back = wait_for(lambda: get_property(c, "InjectDelayUSec") == 0, 10)
+    # InjectDelaySec= defaults to 200 ms (daemon/config.h)
+    back = wait_for(lambda: get_property(c, "InjectDelayUSec") == 200000, 10)
     tap.ok(back and get_property(c, "LogLevel") == "info",
            "SIGHUP with the drop-ins removed: back to the defaults",
            f"{get_property(c, 'InjectDelayUSec')} {get_property(c, 'LogLevel')}")
