@@ -94,7 +94,8 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 {
 	struct agent_probe_info info = { .func_ip = s->addr };
 	unsigned int n = __atomic_load_n(&s->nprogs, __ATOMIC_ACQUIRE);
-	uint64_t hit = __atomic_fetch_add(&s->hits, 1, __ATOMIC_RELAXED);
+	/* A call is one hit, at its entry (where a return probe starts too). */
+	uint64_t hit = ret ? 1 : __atomic_fetch_add(&s->hits, 1, __ATOMIC_RELAXED);
 	uint64_t start = hit % STATS_SAMPLE ? 0 : now_ns();
 	uint64_t r0;
 
@@ -232,7 +233,10 @@ close_fds:
 		close(fds[i]);
 }
 
-/* Where a file offset of a mapped file is in this process (0: not mapped). */
+/*
+ * Where a file offset of a mapped file is in this process: in an executable
+ * mapping, or else a writable one (0: not mapped so).
+ */
 static uint64_t map_address(uint64_t dev, uint64_t ino, uint64_t offset, bool exec)
 {
 	char line[4096], perms[8];
@@ -245,7 +249,8 @@ static uint64_t map_address(uint64_t dev, uint64_t ino, uint64_t offset, bool ex
 		if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms, &off, &maj,
 			   &min, &inode) != 7)
 			continue;
-		if (inode != ino || makedev(maj, min) != dev || (exec && perms[2] != 'x'))
+		if (inode != ino || makedev(maj, min) != dev || (exec && perms[2] != 'x') ||
+		    (!exec && perms[1] != 'w'))
 			continue;
 		if (offset >= off && offset < off + (end - start))
 			addr = start + (offset - off);
@@ -288,6 +293,8 @@ static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_
 	s->hook = hook__new(&hs, &ops, err);
 	if (!s->hook)
 		return -errno;
+	/* Returns are taken over only once a return probe is attached here. */
+	hook__set_return(s->hook, false);
 	/* Several instructions change: only the daemon can stop every thread for that. */
 	r = hook__enable(s->hook, 0);
 	if (r == -EBUSY)
@@ -346,7 +353,10 @@ static void handle_attach(const struct proto_msg *m)
 		}
 	}
 	if (f->ref_ctr_offset) {
-		/* A USDT semaphore: the probe's users are counted in the process's data. */
+		/*
+		 * A USDT semaphore: the probe's users are counted in the process's
+		 * data; as the kernel, only where that is writable (BCC passes 6).
+		 */
 		uint64_t sem = map_address(f->dev, f->ino, f->ref_ctr_offset, false);
 
 		if (sem) {
@@ -382,6 +392,12 @@ static void detach(struct attachment *a, unsigned int hook_flags)
 
 	bool returns = false;
 
+	/* The last one out unhooks first: until then its program serves every call. */
+	if (s->nprogs == 1 && s->progs[0].attach == a->id && s->hook) {
+		hook__disable(s->hook, hook_flags);
+		hook__free(s->hook);
+		s->hook = NULL;
+	}
 	for (unsigned int i = 0; i < s->nprogs; i++) {
 		if (s->progs[i].attach != a->id)
 			continue;
@@ -393,12 +409,8 @@ static void detach(struct attachment *a, unsigned int hook_flags)
 		returns |= s->progs[i].ret;
 	if (s->hook)
 		hook__set_return(s->hook, returns);
-	if (!s->nprogs && s->hook) {
-		hook__disable(s->hook, hook_flags);
-		hook__free(s->hook);
-		s->hook = NULL;
+	if (!s->nprogs)
 		s->addr = 0;
-	}
 	if (a->semaphore)
 		__atomic_sub_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
 	memset(a, 0, sizeof(*a));
