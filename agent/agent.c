@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "grace.h"
 #include "hook.h"
 #include "prog.h"
 #include "proto.h"
@@ -46,17 +47,27 @@ struct loaded {
 	int nfds;
 };
 
-/* One hooked address and the programs that run there. */
-struct site {
-	uint64_t addr;
-	struct hook *hook;
+/* The programs that run at a site, as the hook path sees them: never changed in place. */
+struct site_progs {
+	unsigned int n;
 	struct {
 		struct agent_prog *prog;
 		uint32_t attach;
 		uint64_t cookie;
 		bool ret;
-	} progs[SITE_PROGS];
-	unsigned int nprogs;
+	} p[SITE_PROGS];
+};
+
+/*
+ * One hooked address and the programs that run there. A change is written
+ * into the buffer the hook path does not use, published, and waited out
+ * (grace.h) before the next one, so readers never see a half-made list.
+ */
+struct site {
+	uint64_t addr;
+	struct hook *hook;
+	struct site_progs buf[2];
+	struct site_progs *live;
 	uint64_t hits, errors;
 	/* One run in STATS_SAMPLE is timed: their time and how many. */
 	uint64_t sampled_ns, samples;
@@ -64,6 +75,8 @@ struct site {
 
 #define STATS_SAMPLE 64
 #define STATS_PERIOD_MS 1000
+/* How long a change waits for threads still running the old programs. */
+#define GRACE_TIMEOUT_NS 2000000000ULL
 
 struct attachment {
 	uint32_t id; /* 0: free */
@@ -75,6 +88,11 @@ static struct {
 	pthread_mutex_t lock;
 	int sock;
 	bool running;
+	/*
+	 * A grace period timed out once: a thread may still run any program,
+	 * so none is freed any more (their memory and fds are kept).
+	 */
+	bool leaky;
 	pthread_t thread;
 	struct loaded progs[MAX_PROGS];
 	struct attachment attach[MAX_ATTACH];
@@ -92,24 +110,30 @@ static uint64_t now_ns(void)
 
 static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 {
+	unsigned int grace = grace__enter();
+	const struct site_progs *progs = __atomic_load_n(&s->live, __ATOMIC_ACQUIRE);
 	struct agent_probe_info info = { .func_ip = s->addr };
-	unsigned int n = __atomic_load_n(&s->nprogs, __ATOMIC_ACQUIRE);
 	/* A call is one hit, at its entry (where a return probe starts too). */
 	uint64_t hit = ret ? 1 : __atomic_fetch_add(&s->hits, 1, __ATOMIC_RELAXED);
 	uint64_t start = hit % STATS_SAMPLE ? 0 : now_ns();
 	uint64_t r0;
 
-	for (unsigned int i = 0; i < n; i++) {
-		if (s->progs[i].ret != ret || !s->progs[i].prog)
+	/* A thread that was between the jump and here when the site was reused. */
+	if (!ret && s->addr != regs->rip)
+		goto out;
+	for (unsigned int i = 0; i < progs->n; i++) {
+		if (progs->p[i].ret != ret)
 			continue;
-		info.cookie = s->progs[i].cookie;
-		if (agent_prog__run(s->progs[i].prog, regs, &info, &r0) < 0)
+		info.cookie = progs->p[i].cookie;
+		if (agent_prog__run(progs->p[i].prog, regs, &info, &r0) < 0)
 			__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
 	}
 	if (start) {
 		__atomic_add_fetch(&s->sampled_ns, now_ns() - start, __ATOMIC_RELAXED);
 		__atomic_add_fetch(&s->samples, 1, __ATOMIC_RELAXED);
 	}
+out:
+	grace__exit(grace);
 }
 
 static void on_entry(void *user, struct pt_regs *regs)
@@ -270,9 +294,33 @@ static struct site *get_site(uint64_t addr)
 		if (!agent.sites[i].addr && !free_site)
 			free_site = &agent.sites[i];
 	}
-	if (free_site)
-		*free_site = (struct site){ .addr = addr };
+	if (!free_site)
+		return NULL;
+	/* Field by field: a late thread of its last use may still look at it. */
+	free_site->hook = NULL;
+	free_site->buf[0].n = 0;
+	__atomic_store_n(&free_site->live, &free_site->buf[0], __ATOMIC_RELEASE);
+	free_site->hits = free_site->errors = 0;
+	free_site->sampled_ns = free_site->samples = 0;
+	__atomic_store_n(&free_site->addr, addr, __ATOMIC_RELEASE);
 	return free_site;
+}
+
+/* The buffer the hook path does not use, filled with the live list. */
+static struct site_progs *site_next(struct site *s)
+{
+	struct site_progs *next = s->live == &s->buf[0] ? &s->buf[1] : &s->buf[0];
+
+	*next = *s->live;
+	return next;
+}
+
+/* Makes next the live list and waits until no thread runs the old one. */
+static void site_publish(struct site *s, struct site_progs *next)
+{
+	__atomic_store_n(&s->live, next, __ATOMIC_RELEASE);
+	if (!grace__wait(GRACE_TIMEOUT_NS))
+		agent.leaky = true;
 }
 
 static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_t addr,
@@ -293,8 +341,8 @@ static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_
 	s->hook = hook__new(&hs, &ops, err);
 	if (!s->hook)
 		return -errno;
-	/* Returns are taken over only once a return probe is attached here. */
-	hook__set_return(s->hook, false);
+	/* Returns are taken over only where a return probe is attached. */
+	hook__set_return(s->hook, f->kind == PROTO_PROBE_RETURN);
 	/* Several instructions change: only the daemon can stop every thread for that. */
 	r = hook__enable(s->hook, 0);
 	if (r == -EBUSY)
@@ -318,6 +366,7 @@ static void handle_attach(const struct proto_msg *m)
 	struct loaded *lp = find_prog(f->prog);
 	struct attachment *a = NULL;
 	char err[HOOK_ERRMSG_SIZE];
+	struct site_progs *next;
 	uint64_t addr;
 	struct site *s;
 	int r;
@@ -338,19 +387,10 @@ static void handle_attach(const struct proto_msg *m)
 		return;
 	}
 	s = get_site(addr);
-	if (!s || s->nprogs == SITE_PROGS) {
+	if (!s || s->live->n == SITE_PROGS) {
 		reply_error(m->seq, ENOSPC, PROTO_ATTACH, f->attach, "too many probes at 0x%llx",
 			    (unsigned long long)addr);
 		return;
-	}
-	if (!s->hook) {
-		r = hook_site(s, f, addr, err);
-		if (r < 0) {
-			if (!s->nprogs)
-				s->addr = 0;
-			reply_error(m->seq, -r, PROTO_ATTACH, f->attach, "%s", err);
-			return;
-		}
 	}
 	if (f->ref_ctr_offset) {
 		/*
@@ -364,20 +404,39 @@ static void handle_attach(const struct proto_msg *m)
 			__atomic_add_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
 		}
 	}
-	s->progs[s->nprogs].prog = lp->prog;
-	s->progs[s->nprogs].attach = f->attach;
-	s->progs[s->nprogs].cookie = f->cookie;
-	s->progs[s->nprogs].ret = f->kind == PROTO_PROBE_RETURN;
-	__atomic_store_n(&s->nprogs, s->nprogs + 1, __ATOMIC_RELEASE);
-	if (f->kind == PROTO_PROBE_RETURN)
-		hook__set_return(s->hook, true);
+	/* The program first: from the moment the hook is in, every call runs it. */
+	next = site_next(s);
+	next->p[next->n].prog = lp->prog;
+	next->p[next->n].attach = f->attach;
+	next->p[next->n].cookie = f->cookie;
+	next->p[next->n].ret = f->kind == PROTO_PROBE_RETURN;
+	next->n++;
+	site_publish(s, next);
+	if (s->hook) {
+		if (f->kind == PROTO_PROBE_RETURN)
+			hook__set_return(s->hook, true);
+	} else {
+		r = hook_site(s, f, addr, err);
+		if (r < 0) {
+			next = site_next(s);
+			next->n--;
+			site_publish(s, next);
+			if (!next->n)
+				s->addr = 0;
+			if (a->semaphore)
+				__atomic_sub_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
+			a->semaphore = NULL;
+			reply_error(m->seq, -r, PROTO_ATTACH, f->attach, "%s", err);
+			return;
+		}
+	}
 	a->id = f->attach;
 	a->site = s;
 	/*
 	 * A site hooked already: this attachment's uprobe put the kernel's
 	 * breakpoint over the patch; every program there runs here now.
 	 */
-	if (s->nprogs > 1)
+	if (next->n > 1)
 		hook__repair(s->hook, 0);
 	reply_done(m->seq, PROTO_ATTACH, f->attach);
 }
@@ -389,38 +448,41 @@ static void handle_attach(const struct proto_msg *m)
 static void detach(struct attachment *a, unsigned int hook_flags)
 {
 	struct site *s = a->site;
-
+	struct site_progs *next = site_next(s);
 	bool returns = false;
 
 	/* The last one out unhooks first: until then its program serves every call. */
-	if (s->nprogs == 1 && s->progs[0].attach == a->id && s->hook) {
+	if (next->n == 1 && next->p[0].attach == a->id && s->hook) {
 		hook__disable(s->hook, hook_flags);
 		hook__free(s->hook);
 		s->hook = NULL;
 	}
-	for (unsigned int i = 0; i < s->nprogs; i++) {
-		if (s->progs[i].attach != a->id)
+	for (unsigned int i = 0; i < next->n; i++) {
+		if (next->p[i].attach != a->id)
 			continue;
-		s->progs[i] = s->progs[s->nprogs - 1];
-		__atomic_store_n(&s->nprogs, s->nprogs - 1, __ATOMIC_RELEASE);
+		next->p[i] = next->p[--next->n];
 		break;
 	}
-	for (unsigned int i = 0; i < s->nprogs; i++)
-		returns |= s->progs[i].ret;
+	site_publish(s, next);
+	for (unsigned int i = 0; i < next->n; i++)
+		returns |= next->p[i].ret;
 	if (s->hook)
 		hook__set_return(s->hook, returns);
-	if (!s->nprogs)
+	if (!next->n)
 		s->addr = 0;
 	if (a->semaphore)
 		__atomic_sub_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
 	memset(a, 0, sizeof(*a));
 }
 
+/* A program on no site's list any more (detach waited its runs out). */
 static void unload(struct loaded *lp)
 {
-	agent_prog__free(lp->prog);
-	for (int k = 0; k < lp->nfds; k++)
-		close(lp->fds[k]);
+	if (!agent.leaky) {
+		agent_prog__free(lp->prog);
+		for (int k = 0; k < lp->nfds; k++)
+			close(lp->fds[k]);
+	}
 	memset(lp, 0, sizeof(*lp));
 }
 
@@ -464,8 +526,10 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 			if (lp->id != m->id.id)
 				continue;
 			for (int k = 0; k < MAX_SITES; k++)
-				for (unsigned int j = 0; j < agent.sites[k].nprogs; j++)
-					used |= agent.sites[k].progs[j].prog == lp->prog;
+				for (unsigned int j = 0; agent.sites[k].addr &&
+							 j < agent.sites[k].live->n;
+				     j++)
+					used |= agent.sites[k].live->p[j].prog == lp->prog;
 			if (used) {
 				reply_error(m->seq, EBUSY, PROTO_UNLOAD, lp->id,
 					    "program %u is still attached", lp->id);
@@ -595,6 +659,7 @@ static void after_fork_parent(void)
 static void after_fork_child(void)
 {
 	pthread_mutex_init(&agent.lock, NULL);
+	grace__reset();
 	if (agent.sock >= 0)
 		close(agent.sock);
 	agent.sock = -1;

@@ -6,9 +6,12 @@
  * ATTACH it to a function of the target with a USDT semaphore; every call
  * the target makes is then counted in the kernel map by the agent and the
  * semaphore reads 1; after DETACH no more counting, and the semaphore is 0.
+ * And the same while programs come and go under a target that never stops
+ * calling: none is freed while a call runs it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,103 +108,212 @@ static uint64_t array_count(int map_fd)
 	return v;
 }
 
-Test(agent_channel, load_attach_count_detach, .timeout = 60)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct at_obj *o = at_obj_load("bench");
-	struct bpf_program *prog = bpf_object__find_program_by_name(o->obj, "array_count");
-	const struct bpf_insn *insns = bpf_program__insns(prog);
-	size_t cnt = bpf_program__insn_cnt(prog);
-	int map_fd = at_map_fd(o, "arr"), lfd, conn, tool_fd = -1;
-	char exe[4096], err[PROTO_ERRMSG_SIZE];
-	unsigned long long offset, sem_offset;
-	unsigned int sem;
-	struct proto_map map;
-	struct proto_msg m;
+/* The channel from the daemon's side: our socket, the target connected to it. */
+struct channel {
+	struct sockaddr_un addr;
+	int lfd, conn;
 	struct target t;
-	struct stat st;
-	size_t nfds;
+	struct at_obj *obj;
+	const struct bpf_insn *insns;
+	size_t insn_cnt;
+	int map_fd, tool_fd;
+	char exe[4096];
+	unsigned long long offset, sem_offset;
+};
+
+static void channel_open(struct channel *c)
+{
+	struct bpf_program *prog;
+	char err[PROTO_ERRMSG_SIZE];
+	struct proto_msg m;
 	int fds[PROTO_MAX_FDS];
+	size_t nfds;
 	ssize_t n;
 
+	c->obj = at_obj_load("bench");
+	prog = bpf_object__find_program_by_name(c->obj->obj, "array_count");
+	c->insns = bpf_program__insns(prog);
+	c->insn_cnt = bpf_program__insn_cnt(prog);
+	c->map_fd = at_map_fd(c->obj, "arr");
 	/* The fd number the program's lddw names, as a tool's program does. */
-	for (size_t i = 0; i + 1 < cnt; i++)
-		if (insns[i].code == (BPF_LD | BPF_IMM | BPF_DW) &&
-		    insns[i].src_reg == BPF_PSEUDO_MAP_FD)
-			tool_fd = insns[i].imm;
-	cr_assert_geq(tool_fd, 0);
+	c->tool_fd = -1;
+	for (size_t i = 0; i + 1 < c->insn_cnt; i++)
+		if (c->insns[i].code == (BPF_LD | BPF_IMM | BPF_DW) &&
+		    c->insns[i].src_reg == BPF_PSEUDO_MAP_FD)
+			c->tool_fd = c->insns[i].imm;
+	cr_assert_geq(c->tool_fd, 0);
 
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "/tmp/bpftime-channel-%d.sock", getpid());
-	unlink(addr.sun_path);
-	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	cr_assert_eq(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-	cr_assert_eq(listen(lfd, 1), 0);
-	start_target(&t, addr.sun_path);
-	cr_assert_eq(fscanf(t.out, "offset %llu %llu %4095s", &offset, &sem_offset, exe), 3);
-	conn = accept(lfd, NULL, NULL);
-	cr_assert_geq(conn, 0);
-	n = proto_recv(conn, buf, sizeof(buf), fds, &nfds);
+	c->addr = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	snprintf(c->addr.sun_path, sizeof(c->addr.sun_path), "/tmp/bpftime-channel-%d.sock",
+		 getpid());
+	unlink(c->addr.sun_path);
+	c->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_eq(bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)), 0);
+	cr_assert_eq(listen(c->lfd, 1), 0);
+	start_target(&c->t, c->addr.sun_path);
+	cr_assert_eq(fscanf(c->t.out, "offset %llu %llu %4095s", &c->offset, &c->sem_offset,
+			    c->exe),
+		     3);
+	c->conn = accept(c->lfd, NULL, NULL);
+	cr_assert_geq(c->conn, 0);
+	n = proto_recv(c->conn, buf, sizeof(buf), fds, &nfds);
 	cr_assert_gt(n, 0);
 	cr_assert_eq(proto_msg__decode(buf, (size_t)n, nfds, &m, err), 0, "%s", err);
 	cr_assert_eq(m.type, PROTO_HELLO);
-	cr_expect_eq(m.hello.pid, (uint32_t)t.pid);
+	cr_expect_eq(m.hello.pid, (uint32_t)c->t.pid);
+}
 
-	/* LOAD: the program and its map, sent as an fd. */
-	map = (struct proto_map){ .id = 0, .type = BPF_MAP_TYPE_ARRAY, .key_size = 4,
-				  .value_size = 8, .max_entries = 1, .tool_fd = tool_fd,
-				  .fd_index = 0 };
-	m = (struct proto_msg){ .type = PROTO_LOAD, .seq = 1, .nfds = 1 };
+static void channel_close(struct channel *c)
+{
+	int status;
+
+	fclose(c->t.in);
+	cr_assert_eq(waitpid(c->t.pid, &status, 0), c->t.pid);
+	cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the target ended with status 0x%x",
+		  status);
+	fclose(c->t.out);
+	close(c->conn);
+	close(c->lfd);
+	unlink(c->addr.sun_path);
+	at_obj_free(c->obj);
+}
+
+/* LOAD: the program and its map, sent as an fd. */
+static void send_load(struct channel *c, uint32_t seq, uint32_t prog)
+{
+	struct proto_map map = { .id = 0, .type = BPF_MAP_TYPE_ARRAY, .key_size = 4,
+				 .value_size = 8, .max_entries = 1, .tool_fd = c->tool_fd,
+				 .fd_index = 0 };
+	struct proto_msg m = { .type = PROTO_LOAD, .seq = seq, .nfds = 1 };
+
 	m.load.fixed = (struct proto_load_fixed){
-		.prog = 1, .prog_type = BPF_PROG_TYPE_KPROBE, .flags = PROTO_LOAD_JIT,
+		.prog = prog, .prog_type = BPF_PROG_TYPE_KPROBE, .flags = PROTO_LOAD_JIT,
 		.name = "array_count", .map_cnt = 1, .map_entry_len = sizeof(map),
-		.insn_cnt = (uint32_t)cnt, .ringbuf_prog_fd = PROTO_NO_FD,
+		.insn_cnt = (uint32_t)c->insn_cnt, .ringbuf_prog_fd = PROTO_NO_FD,
 		.perf_prog_fd = PROTO_NO_FD, .printk_prog_fd = PROTO_NO_FD,
 	};
 	m.load.maps = (const uint8_t *)&map;
-	m.load.insns = (const uint8_t *)insns;
-	send_msg(conn, &m, &map_fd, 1);
-	expect_no_error(conn, "LOAD");
+	m.load.insns = (const uint8_t *)c->insns;
+	send_msg(c->conn, &m, &c->map_fd, 1);
+}
 
-	/* ATTACH: the target's hk_lea, by file and offset, with its original bytes. */
-	cr_assert_eq(stat(exe, &st), 0);
-	m = (struct proto_msg){ .type = PROTO_ATTACH, .seq = 2 };
+/* ATTACH: the target's hk_lea, by file and offset, with its original bytes. */
+static void send_attach(struct channel *c, uint32_t seq, uint32_t attach, uint32_t prog)
+{
+	struct proto_msg m = { .type = PROTO_ATTACH, .seq = seq };
+	struct stat st;
+	int f = open(c->exe, O_RDONLY);
+
+	cr_assert_eq(fstat(f, &st), 0);
 	m.attach.fixed = (struct proto_attach_fixed){
-		.attach = 7, .prog = 1, .dev = st.st_dev, .ino = st.st_ino, .offset = offset,
-		.kind = PROTO_PROBE_ENTRY, .path_len = (uint32_t)strlen(exe), .orig_len = 16,
-		.ref_ctr_offset = sem_offset,
+		.attach = attach, .prog = prog, .dev = st.st_dev, .ino = st.st_ino,
+		.offset = c->offset, .kind = PROTO_PROBE_ENTRY,
+		.path_len = (uint32_t)strlen(c->exe), .orig_len = 16,
+		.ref_ctr_offset = c->sem_offset,
 	};
-	{
-		int f = open(exe, O_RDONLY);
+	cr_assert_eq(pread(f, m.attach.fixed.orig, 16, (off_t)c->offset), 16);
+	close(f);
+	m.attach.path = c->exe;
+	send_msg(c->conn, &m, NULL, 0);
+}
 
-		cr_assert_eq(pread(f, m.attach.fixed.orig, 16, (off_t)offset), 16);
-		close(f);
-	}
-	m.attach.path = exe;
-	send_msg(conn, &m, NULL, 0);
-	expect_no_error(conn, "ATTACH");
+static void send_id(struct channel *c, enum proto_type type, uint32_t seq, uint32_t id)
+{
+	struct proto_msg m = { .type = type, .seq = seq, .id = { .id = id } };
 
-	cr_assert_eq(call_target(&t, 100000, &sem), 100000);
-	cr_expect_eq(array_count(map_fd), 100000, "the agent counted %llu of 100000 calls",
-		     (unsigned long long)array_count(map_fd));
+	send_msg(c->conn, &m, NULL, 0);
+}
+
+Test(agent_channel, load_attach_count_detach, .timeout = 60)
+{
+	struct channel c;
+	unsigned int sem;
+
+	channel_open(&c);
+	send_load(&c, 1, 1);
+	expect_no_error(c.conn, "LOAD");
+	send_attach(&c, 2, 7, 1);
+	expect_no_error(c.conn, "ATTACH");
+
+	cr_assert_eq(call_target(&c.t, 100000, &sem), 100000);
+	cr_expect_eq(array_count(c.map_fd), 100000, "the agent counted %llu of 100000 calls",
+		     (unsigned long long)array_count(c.map_fd));
 	cr_expect_eq(sem, 1, "USDT semaphore while attached: %u", sem);
 
 	/* DETACH: the calls go uncounted again. */
-	m = (struct proto_msg){ .type = PROTO_DETACH, .seq = 3, .id = { .id = 7 } };
-	send_msg(conn, &m, NULL, 0);
-	expect_no_error(conn, "DETACH");
-	cr_assert_eq(call_target(&t, 5000, &sem), 5000);
-	cr_expect_eq(array_count(map_fd), 100000);
+	send_id(&c, PROTO_DETACH, 3, 7);
+	expect_no_error(c.conn, "DETACH");
+	cr_assert_eq(call_target(&c.t, 5000, &sem), 5000);
+	cr_expect_eq(array_count(c.map_fd), 100000);
 	cr_expect_eq(sem, 0, "USDT semaphore after detach: %u", sem);
 
-	m = (struct proto_msg){ .type = PROTO_BYE, .seq = 4 };
-	send_msg(conn, &m, NULL, 0);
-	cr_assert_eq(call_target(&t, 10, &sem), 10, "the target runs on after BYE");
-	fclose(t.in);
-	waitpid(t.pid, NULL, 0);
-	close(conn);
-	close(lfd);
-	unlink(addr.sun_path);
-	at_obj_free(o);
+	send_id(&c, PROTO_BYE, 4, 0);
+	cr_assert_eq(call_target(&c.t, 10, &sem), 10, "the target runs on after BYE");
+	channel_close(&c);
+}
+
+static bool target_done(struct target *t)
+{
+	struct pollfd p = { .fd = fileno(t->out), .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/*
+ * Programs attached, detached and unloaded, then the daemon gone, all while
+ * the target calls the site as fast as it can: a program is freed only once
+ * no call runs it any more, so the target finishes every call and exits 0.
+ */
+Test(agent_channel, churn_while_calling, .timeout = 120)
+{
+	const long calls = 500000000;
+	uint32_t seq = 1;
+	struct channel c;
+	unsigned int sem;
+	uint64_t before;
+	int fds[PROTO_MAX_FDS];
+	char line[64];
+	size_t nfds;
+	ssize_t n;
+	int cycles = 0;
+	long done;
+
+	channel_open(&c);
+	before = array_count(c.map_fd);
+	fprintf(c.t.in, "%ld\n", calls);
+	fflush(c.t.in);
+	while (cycles < 400 && !target_done(&c.t)) {
+		uint32_t prog = (uint32_t)cycles + 1;
+
+		send_load(&c, seq++, prog);
+		expect_no_error(c.conn, "LOAD");
+		send_attach(&c, seq++, prog, prog);
+		expect_no_error(c.conn, "ATTACH");
+		usleep(500);
+		send_id(&c, PROTO_DETACH, seq++, prog);
+		send_id(&c, PROTO_UNLOAD, seq++, prog);
+		cycles++;
+	}
+	cr_expect_gt(array_count(c.map_fd), before, "no call was counted in %d cycles", cycles);
+	/* The last program stays attached and the daemon goes away. */
+	send_load(&c, seq++, 1000);
+	expect_no_error(c.conn, "LOAD");
+	send_attach(&c, seq++, 1000, 1000);
+	expect_no_error(c.conn, "ATTACH");
+	send_id(&c, PROTO_BYE, seq++, 0);
+	/* Dormant once it hangs up. */
+	do
+		n = proto_recv(c.conn, buf, sizeof(buf), fds, &nfds);
+	while (n > 0 || n == -EAGAIN);
+	do
+		cr_assert(fgets(line, sizeof(line), c.t.out), "the target died after %d cycles",
+			  cycles);
+	while (line[0] == '\n');
+	cr_assert_eq(sscanf(line, "done %ld %u", &done, &sem), 2, "target said: %s", line);
+	cr_expect_eq(done, calls);
+	cr_assert_eq(call_target(&c.t, 1000, &sem), 1000, "the target runs on after BYE");
+	cr_expect_eq(sem, 0, "USDT semaphore once dormant: %u", sem);
+	channel_close(&c);
 }
 
 int main(int argc, char *argv[])
