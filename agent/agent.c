@@ -16,6 +16,7 @@
  * and the kernel keeps serving that probe.
  */
 #include <errno.h>
+#include <linux/bpf.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -231,6 +232,8 @@ static void handle_load(const struct proto_msg *m, const int *fds, size_t nfds)
 			.key_size = pm.key_size, .value_size = pm.value_size,
 			.max_entries = pm.max_entries, .flags = pm.flags,
 		};
+		if (pm.type == BPF_MAP_TYPE_CGROUP_ARRAY && f->cgroup_prog_fd != PROTO_NO_FD)
+			specs[i].output_prog_fd = fds[f->cgroup_prog_fd];
 		tool_fds[i] = pm.tool_fd;
 	}
 	/* The instructions may sit unaligned in the datagram. */

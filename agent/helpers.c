@@ -491,6 +491,11 @@ HELPER(perf_event_output)
 	return RET(agent_output_perf(m, PTR(r4), r5, r3));
 }
 
+HELPER(current_task_under_cgroup)
+{
+	return RET(agent_output_cgroup(PTR(r1), (uint32_t)r2));
+}
+
 HELPER(ringbuf_output)
 {
 	struct agent_map *m = PTR(r1);
@@ -669,6 +674,7 @@ const struct agent_helper agent_helpers[] = {
 	H(get_current_comm),
 	H(perf_event_output),
 	H(get_numa_node_id),
+	H(current_task_under_cgroup),
 	H(probe_read_str),
 	H(get_stack),
 	H(send_signal),

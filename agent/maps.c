@@ -85,6 +85,7 @@ bool agent_map_type_supported(uint32_t type)
 	case BPF_MAP_TYPE_LRU_PERCPU_HASH:
 	case BPF_MAP_TYPE_RINGBUF:
 	case BPF_MAP_TYPE_PERF_EVENT_ARRAY:
+	case BPF_MAP_TYPE_CGROUP_ARRAY:
 		return true;
 	default:
 		return false;
@@ -235,6 +236,16 @@ int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char 
 				return fail(err, errsz, errno, "map %u: output program fd %d: %s",
 					    m->id, spec->output_prog_fd, strerror(errno));
 		}
+		break;
+	case BPF_MAP_TYPE_CGROUP_ARRAY:
+		if (spec->output_prog_fd <= 0)
+			return fail(err, errsz, EOPNOTSUPP,
+				    "map %u (cgroup_array) comes without its cgroup-check program",
+				    m->id);
+		m->output_prog_fd = fcntl(spec->output_prog_fd, F_DUPFD_CLOEXEC, 3);
+		if (m->output_prog_fd < 0)
+			return fail(err, errsz, errno, "map %u: cgroup-check program fd %d: %s",
+				    m->id, spec->output_prog_fd, strerror(errno));
 		break;
 	default:
 		m->syscall = true;

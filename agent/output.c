@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Output into the tool's ring buffers, perf buffers and the trace buffer,
+ * and the answer of bpf_current_task_under_cgroup() for its CGROUP_ARRAY,
  * through the helper programs of bpf/output.h, run with BPF_PROG_TEST_RUN:
  * the kernel checks the flags, picks the CPU and wakes the consumer exactly
  * as for its own programs, and the return value is the helper's own.
@@ -38,6 +39,13 @@ long agent_output_ringbuf(struct agent_map *m, const void *data, uint64_t size, 
 long agent_output_perf(struct agent_map *m, const void *data, uint64_t size, uint64_t flags)
 {
 	const struct bpftimed_output_args args = { (uintptr_t)data, size, flags };
+
+	return test_run(m->output_prog_fd, &args);
+}
+
+long agent_output_cgroup(struct agent_map *m, uint32_t index)
+{
+	const struct bpftimed_output_args args = { index, 0, 0 };
 
 	return test_run(m->output_prog_fd, &args);
 }

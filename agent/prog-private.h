@@ -31,7 +31,7 @@ struct agent_map {
 	size_t mem_len;
 	struct shm_maplock *lock;
 	int lock_index; /* bit in the run's held-locks mask, -1 without a lock */
-	int output_prog_fd; /* RINGBUF, PERF_EVENT_ARRAY: our duplicate, -1 without */
+	int output_prog_fd; /* RINGBUF, PERF_EVENT_ARRAY, CGROUP_ARRAY: our duplicate, -1 without */
 };
 
 /* A value a run handed out: the program's copy of a map value, or a ringbuf record. */
@@ -141,6 +141,8 @@ bool agent_maps_contain(struct agent_prog *prog, uint64_t addr, uint64_t len);
 long agent_output_ringbuf(struct agent_map *m, const void *data, uint64_t size, uint64_t flags);
 long agent_output_perf(struct agent_map *m, const void *data, uint64_t size, uint64_t flags);
 long agent_output_trace(int prog_fd, const char *text);
+/* bpf_current_task_under_cgroup(m, index) for the calling thread. */
+long agent_output_cgroup(struct agent_map *m, uint32_t index);
 
 /* helpers.c */
 struct agent_helper {

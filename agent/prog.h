@@ -52,6 +52,7 @@ struct agent_map_spec {
 	 * RINGBUF and PERF_EVENT_ARRAY maps: the helper program that forwards
 	 * records into this map (bpf/ringbuf-output.bpf.c, perf-output.bpf.c).
 	 * 0 or less: the spec's ringbuf_output_prog_fd / perf_output_prog_fd.
+	 * CGROUP_ARRAY maps: bpf/cgroup-check.bpf.c on this map (required).
 	 */
 	int output_prog_fd;
 };

@@ -4,7 +4,8 @@
  * trace-printk.bpf.c): a process without CAP_BPF cannot write into a tool's
  * ring buffer, perf buffer or the trace buffer, but it can run a program the
  * daemon loaded for it with BPF_PROG_TEST_RUN. This is their input (ctx_in),
- * for the SEC("syscall") program and, as raw_tp arguments, for the others.
+ * for the SEC("syscall") program and, as raw_tp arguments, for the others
+ * (cgroup-check.bpf.c takes them too: data is the CGROUP_ARRAY index).
  * Each returns what the helper it stands for returns.
  */
 #ifndef BPFTIMED_OUTPUT_H

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Output helper programs, one per tool output map (see outputs.h). */
+/* Helper programs, one per tool output or cgroup map (see outputs.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include "cgroup-check.skel.h"
 #include "outputs.h"
 #include "perf-output.skel.h"
 #include "ringbuf-output.skel.h"
@@ -33,16 +34,6 @@ struct outputs *outputs_new(void)
 	return calloc(1, sizeof(struct outputs));
 }
 
-static void destroy_ringbuf(void *s)
-{
-	ringbuf_output_bpf__destroy(s);
-}
-
-static void destroy_perf(void *s)
-{
-	perf_output_bpf__destroy(s);
-}
-
 void outputs_free(struct outputs *o)
 {
 	if (!o)
@@ -58,33 +49,35 @@ void outputs_free(struct outputs *o)
 	free(o);
 }
 
-/* Loads skel with its one map (`map`) replaced by the tool's map. */
-static int load_for_map(struct output *x, struct bpf_map *map, int map_fd,
-			int (*load)(void *skel), struct bpf_program *prog, char *err,
-			size_t err_size)
-{
-	int r = bpf_map__reuse_fd(map, map_fd);
-
-	if (r == 0)
-		r = load(x->skel);
-	if (r < 0) {
-		snprintf(err, err_size, "cannot load the output helper for map %u: %s", x->map_id,
-			 strerror(-r));
-		return r;
+/*
+ * For skeleton NAME, whose map MAP takes the tool's map and whose one
+ * program is PROG: NAME_into(x, map_fd) opens and loads it into x.
+ */
+#define HELPER_SKELETON(NAME, MAP, PROG)                                  \
+	static void NAME##_destroy(void *skel)                            \
+	{                                                                 \
+		NAME##__destroy(skel);                                    \
+	}                                                                 \
+                                                                          \
+	static int NAME##_into(struct output *x, int map_fd)              \
+	{                                                                 \
+		struct NAME *s = NAME##__open();                          \
+		int r;                                                    \
+                                                                          \
+		if (!s)                                                   \
+			return -errno;                                    \
+		x->skel = s;                                              \
+		x->destroy = NAME##_destroy;                              \
+		r = bpf_map__reuse_fd(s->maps.MAP, map_fd);               \
+		if (r == 0)                                               \
+			r = NAME##__load(s);                              \
+		x->prog_fd = bpf_program__fd(s->progs.PROG);              \
+		return r;                                                 \
 	}
-	x->prog_fd = bpf_program__fd(prog);
-	return 0;
-}
 
-static int load_ringbuf(void *s)
-{
-	return ringbuf_output_bpf__load(s);
-}
-
-static int load_perf(void *s)
-{
-	return perf_output_bpf__load(s);
-}
+HELPER_SKELETON(ringbuf_output_bpf, rb, ringbuf_output)
+HELPER_SKELETON(perf_output_bpf, events, perf_output)
+HELPER_SKELETON(cgroup_check_bpf, cgroups, under_cgroup)
 
 int outputs_get(struct outputs *o, uint32_t map_id, uint32_t map_type, char *err, size_t err_size)
 {
@@ -94,8 +87,9 @@ int outputs_get(struct outputs *o, uint32_t map_id, uint32_t map_type, char *err
 	for (x = o->list; x; x = x->next)
 		if (x->map_id == map_id)
 			return x->prog_fd;
-	if (map_type != BPF_MAP_TYPE_RINGBUF && map_type != BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
-		snprintf(err, err_size, "map %u is not an output map (type %u)", map_id, map_type);
+	if (map_type != BPF_MAP_TYPE_RINGBUF && map_type != BPF_MAP_TYPE_PERF_EVENT_ARRAY &&
+	    map_type != BPF_MAP_TYPE_CGROUP_ARRAY) {
+		snprintf(err, err_size, "map %u has no helper program (type %u)", map_id, map_type);
 		return -EINVAL;
 	}
 	map_fd = bpf_map_get_fd_by_id(map_id);
@@ -110,28 +104,14 @@ int outputs_get(struct outputs *o, uint32_t map_id, uint32_t map_type, char *err
 		return -ENOMEM;
 	}
 	x->map_id = map_id;
-	if (map_type == BPF_MAP_TYPE_RINGBUF) {
-		struct ringbuf_output_bpf *s = ringbuf_output_bpf__open();
-
-		x->skel = s;
-		x->destroy = destroy_ringbuf;
-		r = s ? load_for_map(x, s->maps.rb, map_fd, load_ringbuf, s->progs.ringbuf_output,
-				     err, err_size)
-		      : -errno;
-	} else {
-		struct perf_output_bpf *s = perf_output_bpf__open();
-
-		x->skel = s;
-		x->destroy = destroy_perf;
-		r = s ? load_for_map(x, s->maps.events, map_fd, load_perf, s->progs.perf_output, err,
-				     err_size)
-		      : -errno;
-	}
+	r = map_type == BPF_MAP_TYPE_RINGBUF	     ? ringbuf_output_bpf_into(x, map_fd)
+	    : map_type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ? perf_output_bpf_into(x, map_fd)
+							: cgroup_check_bpf_into(x, map_fd);
 	close(map_fd);
 	if (r < 0) {
-		if (!x->skel)
-			snprintf(err, err_size, "cannot open the output helper: %s", strerror(-r));
-		else
+		snprintf(err, err_size, "cannot load the helper program for map %u: %s", map_id,
+			 strerror(-r));
+		if (x->skel)
 			x->destroy(x->skel);
 		free(x);
 		return r;

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The output helper programs the daemon loads for agents (bpf/output.h): per
- * RINGBUF or PERF_EVENT_ARRAY map of a tool, a program that forwards records
- * into it, and one trace_printk program. An agent runs them with
- * BPF_PROG_TEST_RUN; the daemon passes their fds with a LOAD.
+ * The helper programs the daemon loads for agents (bpf/output.h): per RINGBUF
+ * or PERF_EVENT_ARRAY map of a tool, a program that forwards records into
+ * it; per CGROUP_ARRAY, the one that answers bpf_current_task_under_cgroup;
+ * and one trace_printk program. An agent runs them with BPF_PROG_TEST_RUN;
+ * the daemon passes their fds with a LOAD.
  *
  * Contract: outputs_get() loads a map's program once and returns the same fd
  * until outputs_release() drops programs of maps no longer named; the fds
@@ -20,7 +21,7 @@ struct outputs;
 struct outputs *outputs_new(void);
 void outputs_free(struct outputs *o);
 
-/* The forwarding program for map_id (a RINGBUF or PERF_EVENT_ARRAY, type map_type). */
+/* The program for map_id (a RINGBUF, PERF_EVENT_ARRAY or CGROUP_ARRAY, type map_type). */
 int outputs_get(struct outputs *o, uint32_t map_id, uint32_t map_type, char *err, size_t err_size);
 /* The trace_printk program. */
 int outputs_printk(struct outputs *o, char *err, size_t err_size);

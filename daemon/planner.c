@@ -493,6 +493,7 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 		.ringbuf_prog_fd = PROTO_NO_FD,
 		.perf_prog_fd = PROTO_NO_FD,
 		.printk_prog_fd = PROTO_NO_FD,
+		.cgroup_prog_fd = PROTO_NO_FD,
 	};
 	memcpy(f->name, prog->name, sizeof(f->name));
 	for (uint32_t i = 0; i < prog->map_ref_cnt && r >= 0; i++) {
@@ -520,15 +521,16 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 					      .flags = info.map_flags,
 					      .tool_fd = prog->map_refs[i].fd,
 					      .fd_index = (uint32_t)nfds - 1 };
-		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
+		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ||
+		    info.type == BPF_MAP_TYPE_CGROUP_ARRAY) {
 			uint32_t *slot = info.type == BPF_MAP_TYPE_RINGBUF ? &f->ringbuf_prog_fd
-									   : &f->perf_prog_fd;
+					 : info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ? &f->perf_prog_fd
+										     : &f->cgroup_prog_fd;
 			int out;
 
 			if (*slot != PROTO_NO_FD) {
 				snprintf(err, err_size,
-					 "program %u writes to two %s maps; the agent forwards to "
-					 "one",
+					 "program %u uses two %s maps; the agent serves one",
 					 prog->id, model_map_type_name(info.type));
 				r = -EOPNOTSUPP;
 				break;
@@ -575,7 +577,8 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 	}
 	/* The map fds were ours; the output programs' stay with outputs. */
 	for (uint32_t i = 0; i < (uint32_t)nfds; i++)
-		if (i != f->ringbuf_prog_fd && i != f->perf_prog_fd && i != f->printk_prog_fd)
+		if (i != f->ringbuf_prog_fd && i != f->perf_prog_fd && i != f->printk_prog_fd &&
+		    i != f->cgroup_prog_fd)
 			close(fds[i]);
 	return r < 0 ? r : 0;
 }

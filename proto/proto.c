@@ -86,9 +86,10 @@ static int decode_load(struct proto_msg *msg, const uint8_t *var, size_t left, s
 		return fail(err, "LOAD: %u maps and %u instructions need %llu bytes, %zu remain",
 			    f->map_cnt, f->insn_cnt, (unsigned long long)need, left);
 	if (!fd_ok(f->ringbuf_prog_fd, nfds, true) || !fd_ok(f->perf_prog_fd, nfds, true) ||
-	    !fd_ok(f->printk_prog_fd, nfds, true))
-		return fail(err, "LOAD: an output program names fd %u/%u/%u of %zu",
-			    f->ringbuf_prog_fd, f->perf_prog_fd, f->printk_prog_fd, nfds);
+	    !fd_ok(f->printk_prog_fd, nfds, true) || !fd_ok(f->cgroup_prog_fd, nfds, true))
+		return fail(err, "LOAD: a helper program names fd %u/%u/%u/%u of %zu",
+			    f->ringbuf_prog_fd, f->perf_prog_fd, f->printk_prog_fd,
+			    f->cgroup_prog_fd, nfds);
 	msg->load.maps = var;
 	msg->load.insns = var + maps_len;
 	for (uint32_t i = 0; i < f->map_cnt; i++) {

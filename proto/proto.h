@@ -97,6 +97,7 @@ struct proto_load_fixed {
 	uint32_t ringbuf_prog_fd; /* fd indexes of output helper programs, or PROTO_NO_FD */
 	uint32_t perf_prog_fd;
 	uint32_t printk_prog_fd;
+	uint32_t cgroup_prog_fd; /* bpf/cgroup-check.bpf.c on the program's CGROUP_ARRAY */
 };
 
 #define PROTO_LOAD_JIT (1u << 0)

@@ -191,6 +191,7 @@ static void send_load(struct channel *c, uint32_t seq, uint32_t prog)
 		.name = "array_count", .map_cnt = 1, .map_entry_len = sizeof(map),
 		.insn_cnt = (uint32_t)c->insn_cnt, .ringbuf_prog_fd = PROTO_NO_FD,
 		.perf_prog_fd = PROTO_NO_FD, .printk_prog_fd = PROTO_NO_FD,
+		.cgroup_prog_fd = PROTO_NO_FD,
 	};
 	m.load.maps = (const uint8_t *)&map;
 	m.load.insns = (const uint8_t *)c->insns;

@@ -5,18 +5,20 @@
  * in the agent, each on its own instance of the object, and compare every
  * byte they produce: probe_read and its variants on good, NULL, unmapped and
  * guard-page pointers, strncmp, snprintf, what the task and CPU helpers say,
- * bpf_loop. Then what only a uprobe program can see: comm of a renamed
+ * bpf_loop, bpf_current_task_under_cgroup on a CGROUP_ARRAY. Then what only a uprobe program can see: comm of a renamed
  * thread, pid/tgid after fork, the probe's ip and cookie, user stacks,
  * signals, and that the application's own SIGSEGV handler still gets its
  * faults.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -294,6 +296,68 @@ static void *comm_thread(void *arg)
 	r = uout(c->o);
 	memcpy(c->seen[1], r.stack, 16);
 	return NULL;
+}
+
+/* Where cgroup v2 is mounted and this process's cgroup in it, as one path. */
+static bool own_cgroup2(char *path, size_t size)
+{
+	char line[4096], mnt[1024] = "", rel[2048] = "";
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char point[1024];
+		const char *sep = strstr(line, " - ");
+
+		if (sep && !strncmp(sep, " - cgroup2 ", 11) &&
+		    sscanf(line, "%*s %*s %*s %*s %1023s", point) == 1)
+			snprintf(mnt, sizeof(mnt), "%s", point);
+	}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/self/cgroup", "re");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3))
+			sscanf(line + 3, "%2047[^\n]", rel);
+	if (f)
+		fclose(f);
+	if (!mnt[0] || !rel[0])
+		return false;
+	snprintf(path, size, "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+	return true;
+}
+
+/* bpf_current_task_under_cgroup(): our cgroup, a child we are not in, an empty slot, past the end. */
+Test(agent_helpers, cgroup_matches_the_kernel, .timeout = 30)
+{
+	char own[4096], child[4200];
+	const uint64_t args[1] = { 9 };
+	struct result a, k;
+	struct twin t;
+	int fds[2];
+
+	if (!own_cgroup2(own, sizeof(own)))
+		cr_skip_test("no cgroup v2 hierarchy mounted");
+	snprintf(child, sizeof(child), "%s/bpftime-test-%d", own, getpid());
+	cr_assert(mkdir(child, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", child,
+		  strerror(errno));
+	fds[0] = open(own, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fds[1] = open(child, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(fds[0] >= 0 && fds[1] >= 0, "cannot open %s or its child", own);
+	t = twin_new("cgroup");
+	for (uint32_t i = 0; i < 2; i++) {
+		cr_assert_eq(bpf_map_update_elem(at_map_fd(t.k, "cgroups"), &i, &fds[i], 0), 0);
+		cr_assert_eq(bpf_map_update_elem(at_map_fd(t.a, "cgroups"), &i, &fds[i], 0), 0);
+	}
+	k = twin_run(&t, args, 1, &a);
+	expect_same(&k, &a, "cgroup");
+	cr_expect_eq(a.ret, 1, "in our own cgroup: %lld", (long long)a.ret);
+	cr_expect_eq(a.ret2, 0, "in a child we are not in: %lld", (long long)a.ret2);
+	cr_expect_eq((int64_t)a.val[0], -EAGAIN, "empty slot: %lld", (long long)a.val[0]);
+	cr_expect_eq((int64_t)a.val[1], -E2BIG, "past the end: %lld", (long long)a.val[1]);
+	twin_free(&t);
+	close(fds[0]);
+	close(fds[1]);
+	rmdir(child);
 }
 
 Test(agent_helpers, comm_is_the_threads, .timeout = 30)

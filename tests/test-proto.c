@@ -33,7 +33,7 @@ static struct proto_msg load_msg(void)
 		.prog = 1, .kernel_id = 99, .prog_type = 2, .name = "count", .map_cnt = 2,
 		.map_entry_len = sizeof(struct proto_map), .insn_cnt = 2,
 		.ringbuf_prog_fd = PROTO_NO_FD, .perf_prog_fd = PROTO_NO_FD,
-		.printk_prog_fd = PROTO_NO_FD,
+		.printk_prog_fd = PROTO_NO_FD, .cgroup_prog_fd = PROTO_NO_FD,
 	};
 	m.load.maps = (const uint8_t *)maps;
 	m.load.insns = (const uint8_t *)insns;
@@ -174,8 +174,11 @@ Test(proto, load_checks, .timeout = 10)
 	refused(n, 2, "tool fd -1");
 	map[0].tool_fd = 5;
 	f->perf_prog_fd = 7;
-	refused(n, 2, "output program");
+	refused(n, 2, "helper program");
 	f->perf_prog_fd = PROTO_NO_FD;
+	f->cgroup_prog_fd = 2;
+	refused(n, 2, "helper program");
+	f->cgroup_prog_fd = PROTO_NO_FD;
 	f->flags = 0x80;
 	refused(n, 2, "unknown flags");
 	f->flags = 0;

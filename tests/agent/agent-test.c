@@ -12,6 +12,7 @@
 
 #include "agent-test.h"
 #include "maplock.h"
+#include "cgroup-check.skel.h"
 #include "perf-output.skel.h"
 #include "ringbuf-output.skel.h"
 #include "trace-printk.skel.h"
@@ -116,39 +117,38 @@ int at_prog_fd(struct at_obj *o, const char *name)
 	return bpf_program__fd(prog);
 }
 
-/* Loads a helper program onto the tool's output map, as the daemon will. */
-static int output_helper(struct at_obj *o, int map_fd, uint32_t type)
+/*
+ * Opens skeleton NAME, gives its map MAP the tool's map_fd, loads it and
+ * keeps its object in o (it outlives the skeleton); fd = its program PROG.
+ */
+#define LOAD_ONTO(o, NAME, MAP, PROG, map_fd, fd)                                               \
+	do {                                                                                    \
+		struct NAME *skel_ = NAME##__open();                                            \
+		int r_;                                                                         \
+                                                                                                \
+		cr_assert_not_null(skel_);                                                      \
+		r_ = bpf_map__reuse_fd(skel_->maps.MAP, map_fd);                                \
+		cr_assert_eq(r_, 0, "reuse_fd: %s", strerror(-r_));                             \
+		r_ = NAME##__load(skel_);                                                       \
+		cr_assert_eq(r_, 0, "the kernel refused " #NAME ": %s", strerror(-r_));         \
+		(o)->helpers[(o)->nhelpers++] = skel_->obj;                                     \
+		(fd) = bpf_program__fd(skel_->progs.PROG);                                      \
+		skel_->obj = NULL;                                                              \
+		NAME##__destroy(skel_);                                                         \
+	} while (0)
+
+/* Loads a helper program onto the tool's output or cgroup map, as the daemon will. */
+static int map_helper(struct at_obj *o, int map_fd, uint32_t type)
 {
-	struct bpf_object *obj;
-	int r, fd;
+	int fd;
 
 	cr_assert_lt(o->nhelpers, AT_MAX_HELPERS);
-	if (type == BPF_MAP_TYPE_RINGBUF) {
-		struct ringbuf_output_bpf *skel = ringbuf_output_bpf__open();
-
-		cr_assert_not_null(skel);
-		r = bpf_map__reuse_fd(skel->maps.rb, map_fd);
-		cr_assert_eq(r, 0, "reuse_fd: %s", strerror(-r));
-		r = ringbuf_output_bpf__load(skel);
-		cr_assert_eq(r, 0, "the kernel refused ringbuf-output: %s", strerror(-r));
-		obj = skel->obj;
-		fd = bpf_program__fd(skel->progs.ringbuf_output);
-		skel->obj = NULL; /* the object outlives the skeleton */
-		ringbuf_output_bpf__destroy(skel);
-	} else {
-		struct perf_output_bpf *skel = perf_output_bpf__open();
-
-		cr_assert_not_null(skel);
-		r = bpf_map__reuse_fd(skel->maps.events, map_fd);
-		cr_assert_eq(r, 0, "reuse_fd: %s", strerror(-r));
-		r = perf_output_bpf__load(skel);
-		cr_assert_eq(r, 0, "the kernel refused perf-output: %s", strerror(-r));
-		obj = skel->obj;
-		fd = bpf_program__fd(skel->progs.perf_output);
-		skel->obj = NULL;
-		perf_output_bpf__destroy(skel);
-	}
-	o->helpers[o->nhelpers++] = obj;
+	if (type == BPF_MAP_TYPE_RINGBUF)
+		LOAD_ONTO(o, ringbuf_output_bpf, rb, ringbuf_output, map_fd, fd);
+	else if (type == BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+		LOAD_ONTO(o, perf_output_bpf, events, perf_output, map_fd, fd);
+	else
+		LOAD_ONTO(o, cgroup_check_bpf, cgroups, under_cgroup, map_fd, fd);
 	return fd;
 }
 
@@ -214,8 +214,9 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 			.max_entries = info.max_entries,
 			.flags = info.map_flags,
 		};
-		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY)
-			maps[nmaps].output_prog_fd = output_helper(o, in->imm, info.type);
+		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ||
+		    info.type == BPF_MAP_TYPE_CGROUP_ARRAY)
+			maps[nmaps].output_prog_fd = map_helper(o, in->imm, info.type);
 		nmaps++;
 	}
 	spec = (struct agent_prog_spec){

@@ -107,7 +107,8 @@ static int write_seeds(const char *dir)
 						  .flags = PROTO_LOAD_JIT, .name = "count",
 						  .map_cnt = 2, .map_entry_len = sizeof(maps[0]),
 						  .insn_cnt = 2, .ringbuf_prog_fd = PROTO_NO_FD,
-						  .perf_prog_fd = 2, .printk_prog_fd = PROTO_NO_FD };
+						  .perf_prog_fd = 2, .printk_prog_fd = PROTO_NO_FD,
+						  .cgroup_prog_fd = PROTO_NO_FD };
 	m.load.maps = (const uint8_t *)maps;
 	m.load.insns = (const uint8_t *)insns;
 	r |= write_seed(dir, "load", &m);

@@ -236,4 +236,26 @@ int printk(__u64 *ctx)
 	return 0;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} cgroups SEC(".maps");
+
+/* ctx: an index past the array. The test fills slots 0 and 1, not 2. */
+SEC("raw_tp")
+int cgroup(__u64 *ctx)
+{
+	struct result *r = res();
+
+	if (!r)
+		return 0;
+	r->ret = bpf_current_task_under_cgroup(&cgroups, 0);
+	r->ret2 = bpf_current_task_under_cgroup(&cgroups, 1);
+	r->val[0] = bpf_current_task_under_cgroup(&cgroups, 2);
+	r->val[1] = bpf_current_task_under_cgroup(&cgroups, (__u32)ctx[0]);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";
