@@ -25,6 +25,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <time.h>
@@ -83,6 +84,9 @@ struct attachment {
 	uint32_t id; /* 0: free */
 	struct site *site;
 	uint16_t *semaphore;
+	/* Waiting for the daemon to stop the other threads; the ATTACH's seq. */
+	bool stopping;
+	uint32_t seq;
 };
 
 static struct {
@@ -346,22 +350,35 @@ static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_
 		return -errno;
 	/* Returns are taken over only where a return probe is attached. */
 	hook__set_return(s->hook, f->kind == PROTO_PROBE_RETURN);
-	/* Several instructions change: only the daemon can stop every thread for that. */
+	/* -EBUSY: several instructions change; the hook waits for the threads to stop. */
 	r = hook__enable(s->hook, 0);
-	if (r == -EBUSY)
-		snprintf(err, HOOK_ERRMSG_SIZE,
-			 "the patch at 0x%llx spans several instructions and needs every thread "
-			 "stopped",
-			 (unsigned long long)addr);
-	else if (r < 0)
+	if (r < 0 && r != -EBUSY)
 		snprintf(err, HOOK_ERRMSG_SIZE, "cannot patch 0x%llx: %s",
 			 (unsigned long long)addr, strerror(-r));
-	if (r < 0) {
+	if (r < 0 && r != -EBUSY) {
 		hook__free(s->hook);
 		s->hook = NULL;
 	}
 	return r;
 }
+
+/* Asks the daemon to stop every thread but this one around a's patch. */
+static int send_stop(const struct attachment *a)
+{
+	struct proto_msg m = { .type = PROTO_STOP };
+	uint64_t lo = hook__patch_addr(a->site->hook);
+	uint8_t out[128];
+	ssize_t n;
+
+	m.stop = (struct proto_stop_fixed){ .attach = a->id,
+					    .tid = (int32_t)syscall(SYS_gettid),
+					    .lo = lo,
+					    .hi = lo + hook__patch_len(a->site->hook) };
+	n = proto_msg__encode(&m, out, sizeof(out));
+	return n < 0 ? (int)n : proto_send(agent.sock, out, (size_t)n, NULL, 0);
+}
+
+static void detach(struct attachment *a, unsigned int hook_flags);
 
 static void handle_attach(const struct proto_msg *m)
 {
@@ -415,32 +432,35 @@ static void handle_attach(const struct proto_msg *m)
 	next->p[next->n].ret = f->kind == PROTO_PROBE_RETURN;
 	next->n++;
 	site_publish(s, next);
+	a->id = f->attach;
+	a->site = s;
 	if (s->hook) {
 		if (f->kind == PROTO_PROBE_RETURN)
 			hook__set_return(s->hook, true);
-	} else {
-		r = hook_site(s, f, addr, err);
-		if (r < 0) {
-			next = site_next(s);
-			next->n--;
-			site_publish(s, next);
-			if (!next->n)
-				s->addr = 0;
-			if (a->semaphore)
-				__atomic_sub_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
-			a->semaphore = NULL;
-			reply_error(m->seq, -r, PROTO_ATTACH, f->attach, "%s", err);
-			return;
-		}
-	}
-	a->id = f->attach;
-	a->site = s;
-	/*
-	 * A site hooked already: this attachment's uprobe put the kernel's
-	 * breakpoint over the patch; every program there runs here now.
-	 */
-	if (next->n > 1)
+		/*
+		 * A site hooked already: this attachment's uprobe put the kernel's
+		 * breakpoint over the patch; every program there runs here now.
+		 */
 		hook__repair(s->hook, 0);
+		reply_done(m->seq, PROTO_ATTACH, f->attach);
+		return;
+	}
+	r = hook_site(s, f, addr, err);
+	if (r == -EBUSY) {
+		/* Several instructions change: the daemon stops every other thread first. */
+		a->stopping = true;
+		a->seq = m->seq;
+		r = send_stop(a);
+		if (r == 0)
+			return;
+		snprintf(err, sizeof(err), "cannot ask the daemon to stop the other threads: %s",
+			 strerror(-r));
+	}
+	if (r < 0) {
+		detach(a, 0);
+		reply_error(m->seq, -r, PROTO_ATTACH, f->attach, "%s", err);
+		return;
+	}
 	reply_done(m->seq, PROTO_ATTACH, f->attach);
 }
 
@@ -503,6 +523,38 @@ static void go_dormant(void)
 			unload(&agent.progs[i]);
 }
 
+/* The other threads are stopped (or could not be): patch, and answer the ATTACH. */
+static void handle_stopped(const struct proto_stopped_fixed *f)
+{
+	struct attachment *a = NULL;
+	int r;
+
+	for (int i = 0; i < MAX_ATTACH && !a; i++)
+		if (agent.attach[i].id == f->attach && agent.attach[i].stopping)
+			a = &agent.attach[i];
+	/* Gone meanwhile: an answer all the same, so the threads go on. */
+	if (!a) {
+		reply_error(0, ENOENT, PROTO_ATTACH, f->attach, "attachment %u is gone", f->attach);
+		return;
+	}
+	a->stopping = false;
+	r = f->err ? -f->err : hook__enable(a->site->hook, HOOK_F_STOPPED);
+	if (r == 0) {
+		reply_done(a->seq, PROTO_ATTACH, a->id);
+		return;
+	}
+	if (f->err)
+		reply_error(a->seq, f->err, PROTO_ATTACH, a->id,
+			    "the patch at 0x%llx spans several instructions and the daemon could "
+			    "not stop the other threads (%s)",
+			    (unsigned long long)hook__patch_addr(a->site->hook), strerror(f->err));
+	else
+		reply_error(a->seq, -r, PROTO_ATTACH, a->id,
+			    "cannot patch 0x%llx with the other threads stopped: %s",
+			    (unsigned long long)hook__patch_addr(a->site->hook), strerror(-r));
+	detach(a, 0);
+}
+
 static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 {
 	switch (m->type) {
@@ -511,6 +563,9 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 		return;
 	case PROTO_ATTACH:
 		handle_attach(m);
+		return;
+	case PROTO_STOPPED:
+		handle_stopped(&m->stopped);
 		return;
 	case PROTO_DETACH:
 		for (int i = 0; i < MAX_ATTACH; i++)

@@ -90,6 +90,13 @@ void hook_entry_dispatch(struct hook *h, struct pt_regs *regs)
 	uint64_t tramp;
 	struct shadow *s;
 
+	/*
+	 * After the first instruction: a kernel breakpoint on it means the
+	 * kernel served this call and resumed into our jump.
+	 */
+	if (h->plan.strategy == HOOK_AFTER &&
+	    __atomic_load_n((const uint8_t *)h->site.addr, __ATOMIC_RELAXED) == 0xcc)
+		return;
 	if (h->ops.entry)
 		h->ops.entry(h->ops.user, regs);
 	if (!h->ops.ret || !__atomic_load_n(&h->ret_enabled, __ATOMIC_RELAXED))
@@ -173,6 +180,20 @@ static int write_jump(uint64_t at, uint8_t *buf, size_t len, uint64_t target)
 	return 0;
 }
 
+/*
+ * HOOK_AFTER leaves the first instruction in place: the kernel's breakpoint
+ * on it goes (one byte, safe while threads run) so that calls reach the jump.
+ */
+static int clear_kernel_breakpoint(struct hook *h)
+{
+	uint8_t now;
+	int r = text_peek(h->site.addr, &now, 1);
+
+	if (r == 0 && now == 0xcc && h->site.orig[0] != 0xcc)
+		r = text_poke_stopped(h->site.addr, h->site.orig, 1);
+	return r;
+}
+
 int hook__enable(struct hook *h, unsigned int flags)
 {
 	const struct hook_plan *p = &h->plan;
@@ -202,6 +223,8 @@ int hook__enable(struct hook *h, unsigned int flags)
 		if (!(flags & HOOK_F_STOPPED))
 			return -EBUSY;
 		r = text_poke_stopped(p->patch_addr, jmp, sizeof(jmp));
+		if (r == 0)
+			r = clear_kernel_breakpoint(h);
 		break;
 	}
 	if (r == 0)
@@ -244,9 +267,20 @@ int hook__disable(struct hook *h, unsigned int flags)
 			r = text_poke_stopped(p->patch_addr, p->patch_orig, JMP_REL32_LEN);
 		break;
 	default:
-		if (!(flags & HOOK_F_STOPPED))
+		/*
+		 * The jump spans several instructions. Without the other threads
+		 * stopped it stays, and the kernel's breakpoint goes back before
+		 * it: the kernel serves each call, then our jump (which then does
+		 * nothing) runs the displaced instructions.
+		 */
+		if (flags & HOOK_F_KERNEL_BREAKPOINT)
+			r = text_poke_kernel_breakpoint(h->site.addr, h->site.orig, 1, 0);
+		else if (flags & HOOK_F_STOPPED)
+			r = 0;
+		else
 			return -EBUSY;
-		r = text_poke_stopped(p->patch_addr, p->patch_orig, p->patch_len);
+		if (r == 0 && (flags & HOOK_F_STOPPED))
+			r = text_poke_stopped(p->patch_addr, p->patch_orig, p->patch_len);
 		break;
 	}
 	if (r == 0)
@@ -275,6 +309,8 @@ int hook__repair(struct hook *h, unsigned int flags)
 {
 	if (!h->enabled)
 		return 0;
+	if (h->plan.strategy == HOOK_AFTER)
+		return clear_kernel_breakpoint(h);
 	h->enabled = false;
 	return hook__enable(h, flags);
 }
@@ -287,6 +323,11 @@ void hook__set_return(struct hook *h, bool on)
 enum hook_strategy hook__strategy(const struct hook *h)
 {
 	return h->plan.strategy;
+}
+
+uint64_t hook__patch_addr(const struct hook *h)
+{
+	return h->plan.patch_addr;
 }
 
 size_t hook__patch_len(const struct hook *h)

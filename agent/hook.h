@@ -19,6 +19,12 @@
  *    that with ptrace), which the caller promises with HOOK_F_STOPPED.
  *    hook__disable() puts back exactly the original bytes, or with
  *    HOOK_F_KERNEL_BREAKPOINT the kernel's breakpoint over them.
+ *  - HOOK_AFTER keeps the first instruction: enabling also takes a kernel
+ *    breakpoint off it, and a call that finds one there (the kernel served
+ *    it and resumed into the jump) runs no callback. Without
+ *    HOOK_F_STOPPED, disabling can only put that breakpoint back
+ *    (HOOK_F_KERNEL_BREAKPOINT; the jump stays and does nothing while it is
+ *    there), and is refused with -EBUSY otherwise.
  *  - Callbacks run on the hooked thread with all general registers saved,
  *    and the flags too where they can be live (not at a function's entry
  *    or return, where the ABI carries none); regs->ip is the probed address and regs->sp the stack
@@ -31,8 +37,9 @@
  *    by stack pointer, so recursion and longjmp/exceptions past frames are
  *    handled as the kernel does.
  *  - A kernel uprobe registered later on the same address writes 0xcc over
- *    the first byte; until hook__repair() writes the patch again, the kernel
- *    serves this process (the patch keeps its resume point valid).
+ *    the first byte; until hook__repair() writes the patch again (for
+ *    HOOK_AFTER: takes the breakpoint off, safe while threads run), the
+ *    kernel serves this process (the patch keeps its resume point valid).
  *  - hook__free() retires a hook: a thread may still be inside its
  *    trampoline or callback, so neither is ever unmapped or freed.
  */
@@ -101,7 +108,8 @@ int hook__repair(struct hook *h, unsigned int flags);
 void hook__free(struct hook *h);
 
 enum hook_strategy hook__strategy(const struct hook *h);
-/* Number of bytes the patch changes (at addr, or where the strategy puts it). */
+/* Where the patch goes and how many bytes it changes. */
+uint64_t hook__patch_addr(const struct hook *h);
 size_t hook__patch_len(const struct hook *h);
 
 #endif

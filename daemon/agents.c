@@ -112,6 +112,7 @@ static void on_message(struct agents *a, struct agent *g, const struct proto_msg
 		/* fallthrough */
 	case PROTO_ERROR:
 	case PROTO_DONE:
+	case PROTO_STOP:
 		if (a->ops.message)
 			a->ops.message(a->ops.ctx, g, m);
 		return;

@@ -16,9 +16,12 @@
 #include "planner.h"
 #include "procscan.h"
 #include "proto.h"
+#include "stopper.h"
 
 #define HELPER_TRACE_PRINTK 6
 #define HELPER_TRACE_VPRINTK 177
+/* Threads stopped for an agent's patch go on after this, answer or not. */
+#define HOLD_MAX_USEC 1000000
 
 /* One uprobe attachment of a tool, as the planner follows it. */
 struct plan_attach {
@@ -75,6 +78,10 @@ struct plan_proc {
 	char reason[PLANNER_REASON_LEN]; /* no agent here, and why */
 	struct plan_load *loads;
 	struct plan_serve *serves;
+	/* Its threads, stopped while its agent patches for attachment held_attach. */
+	struct stopped held;
+	uint32_t held_attach;
+	uint64_t held_since_usec;
 };
 
 struct planner {
@@ -173,8 +180,15 @@ static void serve_remove(struct plan_proc *x, struct plan_serve *s)
 	}
 }
 
+static void release_held(struct plan_proc *x)
+{
+	if (x->held.pid)
+		stopper_resume(&x->held);
+}
+
 static void proc_forget_agent(struct plan_proc *x)
 {
+	release_held(x);
 	while (x->loads) {
 		struct plan_load *l = x->loads;
 
@@ -787,6 +801,12 @@ static void reconcile(struct planner *p)
 		rescan(p);
 	}
 	for (struct plan_proc *x = p->procs; x; x = x->next) {
+		if (x->held.pid && now_usec() - x->held_since_usec > HOLD_MAX_USEC) {
+			log_warning("Process %d: its agent did not patch within %d ms; its threads "
+				    "go on.",
+				    x->pid, HOLD_MAX_USEC / 1000);
+			release_held(x);
+		}
 		give_back(p, x);
 		plan_proc(p, x);
 	}
@@ -888,6 +908,33 @@ static void on_error(struct planner *p, struct plan_proc *x, const struct proto_
 	}
 }
 
+/*
+ * The agent's patch spans several instructions: every other thread of the
+ * process stops until the agent answers the ATTACH (DONE or ERROR).
+ */
+static void on_stop(struct planner *p, struct plan_proc *x, struct agent *g,
+		    const struct proto_stop_fixed *f)
+{
+	struct proto_msg m = { .type = PROTO_STOPPED };
+	char err[256];
+	int r;
+
+	release_held(x);
+	r = serve_by_handle(x, f->attach) ? stopper_stop(x->pid, f->tid, f->lo, f->hi, &x->held,
+							 err, sizeof(err))
+					  : -ENOENT;
+	if (r == -ENOENT)
+		snprintf(err, sizeof(err), "no attachment %u is being handed off", f->attach);
+	if (r < 0)
+		log_warning("Process %d: cannot stop its threads for a patch at 0x%llx: %s.", x->pid,
+			    (unsigned long long)f->lo, err);
+	x->held_attach = f->attach;
+	x->held_since_usec = now_usec();
+	m.stopped = (struct proto_stopped_fixed){ .attach = f->attach, .err = r < 0 ? -r : 0 };
+	if (agents_send(p->agents, g, &m, NULL, 0) < 0)
+		release_held(x);
+}
+
 static void on_message(void *ctx, struct agent *g, const struct proto_msg *m)
 {
 	struct planner *p = ctx;
@@ -895,6 +942,16 @@ static void on_message(void *ctx, struct agent *g, const struct proto_msg *m)
 
 	if (!x)
 		return;
+	if (m->type == PROTO_STOP) {
+		on_stop(p, x, g, &m->stop);
+		return;
+	}
+	/* The answer to the ATTACH the threads were stopped for: they go on. */
+	if ((m->type == PROTO_DONE && m->done.ref_type == PROTO_ATTACH &&
+	     m->done.ref_id == x->held_attach) ||
+	    (m->type == PROTO_ERROR && m->error.fixed.ref_type == PROTO_ATTACH &&
+	     m->error.fixed.ref_id == x->held_attach))
+		release_held(x);
 	if (m->type == PROTO_DONE)
 		on_done(p, x, &m->done);
 	else if (m->type == PROTO_ERROR)

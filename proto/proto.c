@@ -19,12 +19,15 @@ static const size_t fixed_v1[PROTO__TYPE_MAX] = {
 	[PROTO_ERROR] = sizeof(struct proto_error_fixed),
 	[PROTO_BYE] = 0,
 	[PROTO_DONE] = sizeof(struct proto_done_fixed),
+	[PROTO_STOP] = sizeof(struct proto_stop_fixed),
+	[PROTO_STOPPED] = sizeof(struct proto_stopped_fixed),
 };
 
 static const char *const type_names[PROTO__TYPE_MAX] = {
 	[PROTO_HELLO] = "HELLO",   [PROTO_LOAD] = "LOAD",   [PROTO_ATTACH] = "ATTACH",
 	[PROTO_DETACH] = "DETACH", [PROTO_UNLOAD] = "UNLOAD", [PROTO_STATS] = "STATS",
 	[PROTO_ERROR] = "ERROR",   [PROTO_BYE] = "BYE",	     [PROTO_DONE] = "DONE",
+	[PROTO_STOP] = "STOP",	   [PROTO_STOPPED] = "STOPPED",
 };
 
 static int fail(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -211,6 +214,20 @@ int proto_msg__decode(const void *buf, size_t len, size_t nfds, struct proto_msg
 			return fail(err, "DONE: refers to message type %u, not LOAD or ATTACH",
 				    msg->done.ref_type);
 		return 0;
+	case PROTO_STOP:
+		copy_fixed(&msg->stop, sizeof(msg->stop), p, h.fixed_len);
+		if (msg->stop.tid <= 0 || msg->stop.lo >= msg->stop.hi ||
+		    msg->stop.hi - msg->stop.lo > 64)
+			return fail(err, "STOP: thread %d, range [0x%llx, 0x%llx)", msg->stop.tid,
+				    (unsigned long long)msg->stop.lo,
+				    (unsigned long long)msg->stop.hi);
+		return 0;
+	case PROTO_STOPPED:
+		copy_fixed(&msg->stopped, sizeof(msg->stopped), p, h.fixed_len);
+		if (msg->stopped.err < 0)
+			return fail(err, "STOPPED: err %d is not 0 or a positive errno",
+				    msg->stopped.err);
+		return 0;
 	default:
 		return 0;
 	}
@@ -265,6 +282,12 @@ ssize_t proto_msg__encode(const struct proto_msg *msg, void *buf, size_t cap)
 		break;
 	case PROTO_DONE:
 		fixed = &msg->done;
+		break;
+	case PROTO_STOP:
+		fixed = &msg->stop;
+		break;
+	case PROTO_STOPPED:
+		fixed = &msg->stopped;
 		break;
 	default:
 		break;

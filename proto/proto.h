@@ -45,6 +45,8 @@ enum proto_type {
 	PROTO_ERROR = 7,  /* both ways: a request failed, and why */
 	PROTO_BYE = 8,	  /* both ways: the sender goes away */
 	PROTO_DONE = 9,	  /* agent -> daemon: a LOAD or ATTACH took effect */
+	PROTO_STOP = 10,  /* agent -> daemon: stop my other threads for a patch */
+	PROTO_STOPPED = 11, /* daemon -> agent: they are stopped (or why not) */
 	PROTO__TYPE_MAX,
 };
 
@@ -145,6 +147,23 @@ struct proto_done_fixed {
 	uint32_t ref_id;   /* its program or attachment */
 };
 
+/*
+ * An ATTACH whose patch spans several instructions: the agent asks for
+ * every thread but `tid` (its own) to be stopped with none inside
+ * [lo, hi) but at lo, and answers the ATTACH (DONE or ERROR) once it has
+ * patched; the daemon lets the threads go on that answer.
+ */
+struct proto_stop_fixed {
+	uint32_t attach;
+	int32_t tid;
+	uint64_t lo, hi;
+};
+
+struct proto_stopped_fixed {
+	uint32_t attach;
+	int32_t err; /* 0: stopped; else the positive errno of why not */
+};
+
 struct proto_stats_fixed {
 	uint32_t attach; /* 0: the totals of the whole agent */
 	uint32_t reserved;
@@ -180,6 +199,8 @@ struct proto_msg {
 		struct proto_id_fixed id;
 		struct proto_stats_fixed stats;
 		struct proto_done_fixed done;
+		struct proto_stop_fixed stop;
+		struct proto_stopped_fixed stopped;
 		struct {
 			struct proto_error_fixed fixed;
 			const char *text;

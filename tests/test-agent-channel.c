@@ -26,6 +26,7 @@
 
 #include "agent-test.h"
 #include "proto.h"
+#include "stopper.h"
 
 static uint8_t buf[1 << 20];
 
@@ -119,6 +120,7 @@ struct channel {
 	int map_fd, tool_fd;
 	char exe[4096];
 	unsigned long long offset, sem_offset;
+	unsigned long long push_offset, push_size;
 };
 
 static void channel_open(struct channel *c)
@@ -154,6 +156,7 @@ static void channel_open(struct channel *c)
 	cr_assert_eq(fscanf(c->t.out, "offset %llu %llu %4095s", &c->offset, &c->sem_offset,
 			    c->exe),
 		     3);
+	cr_assert_eq(fscanf(c->t.out, " push %llu %llu", &c->push_offset, &c->push_size), 2);
 	c->conn = accept(c->lfd, NULL, NULL);
 	cr_assert_geq(c->conn, 0);
 	n = proto_recv(c->conn, buf, sizeof(buf), fds, &nfds);
@@ -198,24 +201,35 @@ static void send_load(struct channel *c, uint32_t seq, uint32_t prog)
 	send_msg(c->conn, &m, &c->map_fd, 1);
 }
 
-/* ATTACH: the target's hk_lea, by file and offset, with its original bytes. */
-static void send_attach(struct channel *c, uint32_t seq, uint32_t attach, uint32_t prog)
+/*
+ * ATTACH: the target's hk_lea (or hk_push, with its bounds), by file and
+ * offset, with its original bytes.
+ */
+static void send_attach_to(struct channel *c, uint32_t seq, uint32_t attach, uint32_t prog,
+			   bool push)
 {
 	struct proto_msg m = { .type = PROTO_ATTACH, .seq = seq };
+	unsigned long long offset = push ? c->push_offset : c->offset;
 	struct stat st;
 	int f = open(c->exe, O_RDONLY);
 
 	cr_assert_eq(fstat(f, &st), 0);
 	m.attach.fixed = (struct proto_attach_fixed){
 		.attach = attach, .prog = prog, .dev = st.st_dev, .ino = st.st_ino,
-		.offset = c->offset, .kind = PROTO_PROBE_ENTRY,
+		.offset = offset, .kind = PROTO_PROBE_ENTRY,
 		.path_len = (uint32_t)strlen(c->exe), .orig_len = 16,
-		.ref_ctr_offset = c->sem_offset,
+		.ref_ctr_offset = push ? 0 : c->sem_offset,
+		.func_offset = push ? offset : 0, .func_size = push ? c->push_size : 0,
 	};
-	cr_assert_eq(pread(f, m.attach.fixed.orig, 16, (off_t)c->offset), 16);
+	cr_assert_eq(pread(f, m.attach.fixed.orig, 16, (off_t)offset), 16);
 	close(f);
 	m.attach.path = c->exe;
 	send_msg(c->conn, &m, NULL, 0);
+}
+
+static void send_attach(struct channel *c, uint32_t seq, uint32_t attach, uint32_t prog)
+{
+	send_attach_to(c, seq, attach, prog, false);
 }
 
 static void send_id(struct channel *c, enum proto_type type, uint32_t seq, uint32_t id)
@@ -250,6 +264,91 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 
 	send_id(&c, PROTO_BYE, 4, 0);
 	cr_assert_eq(call_target(&c.t, 10, &sem), 10, "the target runs on after BYE");
+	channel_close(&c);
+}
+
+/* The agent's next message, of type `type` (within 5 s). */
+static struct proto_msg expect_msg(int conn, enum proto_type type)
+{
+	char err[PROTO_ERRMSG_SIZE];
+	struct timeval tv = { .tv_sec = 5 };
+	struct proto_msg m;
+	int fds[PROTO_MAX_FDS];
+	size_t nfds;
+	ssize_t n;
+
+	setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = proto_recv(conn, buf, sizeof(buf), fds, &nfds);
+	cr_assert_gt(n, 0, "no message from the agent (%zd)", n);
+	cr_assert_eq(proto_msg__decode(buf, (size_t)n, nfds, &m, err), 0, "%s", err);
+	cr_assert_eq(m.type, type, "the agent sent type %d, not %d%s%.*s", m.type, type,
+		     m.type == PROTO_ERROR ? ": " : "",
+		     m.type == PROTO_ERROR ? (int)m.error.fixed.text_len : 0,
+		     m.type == PROTO_ERROR ? m.error.text : "");
+	return m;
+}
+
+static void send_stopped(struct channel *c, uint32_t attach, int err)
+{
+	struct proto_msg m = { .type = PROTO_STOPPED };
+
+	m.stopped = (struct proto_stopped_fixed){ .attach = attach, .err = err };
+	send_msg(c->conn, &m, NULL, 0);
+}
+
+/*
+ * hk_push: the patch goes after the push, over several instructions. The
+ * agent asks for its other threads to be stopped, as the daemon does with
+ * ptrace; then it patches, says DONE, and every call counts. When the
+ * threads cannot be stopped, it refuses the ATTACH and says why.
+ */
+Test(agent_channel, push_first_with_threads_stopped, .timeout = 60)
+{
+	char err[256];
+	struct stopped held;
+	struct proto_msg m;
+	struct channel c;
+	unsigned int sem;
+
+	channel_open(&c);
+	send_load(&c, 1, 1);
+	expect_msg(c.conn, PROTO_DONE);
+	send_attach_to(&c, 2, 7, 1, true);
+	m = expect_msg(c.conn, PROTO_STOP);
+	cr_assert_eq(m.stop.attach, 7);
+	cr_expect_geq(m.stop.hi - m.stop.lo, 5, "a patch of %llu bytes",
+		      (unsigned long long)(m.stop.hi - m.stop.lo));
+	cr_assert_eq(stopper_stop(c.t.pid, m.stop.tid, m.stop.lo, m.stop.hi, &held, err,
+				  sizeof(err)),
+		     0, "%s", err);
+	cr_expect_eq(held.n, 1, "%zu threads stopped (the target's main thread)", held.n);
+	send_stopped(&c, 7, 0);
+	m = expect_msg(c.conn, PROTO_DONE);
+	stopper_resume(&held);
+	cr_expect_eq(m.done.ref_id, 7);
+
+	cr_assert_eq(call_target(&c.t, 100000, &sem), 100000);
+	cr_expect_eq(array_count(c.map_fd), 100000, "the agent counted %llu of 100000 calls",
+		     (unsigned long long)array_count(c.map_fd));
+
+	/* Out again (the jump stays, doing nothing): no more counting. */
+	send_id(&c, PROTO_DETACH, 3, 7);
+	expect_no_error(c.conn, "DETACH");
+	cr_assert_eq(call_target(&c.t, 5000, &sem), 5000);
+	cr_expect_eq(array_count(c.map_fd), 100000);
+
+	/* The daemon could not stop them: refused, with the reason. */
+	send_attach_to(&c, 4, 8, 1, true);
+	expect_msg(c.conn, PROTO_STOP);
+	send_stopped(&c, 8, EAGAIN);
+	m = expect_msg(c.conn, PROTO_ERROR);
+	cr_expect_eq(m.error.fixed.ref_id, 8);
+	cr_expect(memmem(m.error.text, m.error.fixed.text_len, "could not stop", 14),
+		  "the refusal says: %.*s", (int)m.error.fixed.text_len, m.error.text);
+	cr_assert_eq(call_target(&c.t, 5000, &sem), 5000);
+	cr_expect_eq(array_count(c.map_fd), 100000);
+
+	send_id(&c, PROTO_BYE, 5, 0);
 	channel_close(&c);
 }
 

@@ -116,6 +116,9 @@ Test(proto, every_type_round_trips, .timeout = 10)
 		}
 		if (t == PROTO_DONE)
 			in.done = (struct proto_done_fixed){ .ref_type = PROTO_ATTACH, .ref_id = 4 };
+		if (t == PROTO_STOP)
+			in.stop = (struct proto_stop_fixed){ .attach = 4, .tid = 9, .lo = 0x1001,
+							     .hi = 0x1006 };
 		n = encode(&in);
 		cr_expect_eq(proto_msg__decode(buf, n, 0, &out, err), 0, "type %d: %s", t, err);
 		cr_expect_eq(out.type, t);
@@ -243,6 +246,29 @@ Test(proto, done_checks, .timeout = 10)
 	n = encode(&m);
 	f->ref_type = PROTO_DETACH;
 	refused(n, 0, "not LOAD or ATTACH");
+}
+
+Test(proto, stop_checks, .timeout = 10)
+{
+	struct proto_msg m = { .type = PROTO_STOP };
+	struct proto_stop_fixed *f = (void *)(buf + sizeof(struct proto_hdr));
+	struct proto_stopped_fixed *g = (void *)(buf + sizeof(struct proto_hdr));
+	size_t n;
+
+	m.stop = (struct proto_stop_fixed){ .attach = 3, .tid = 77, .lo = 0x4001, .hi = 0x4009 };
+	n = encode(&m);
+	f->tid = 0;
+	refused(n, 0, "STOP: thread 0");
+	f->tid = 77;
+	f->hi = f->lo;
+	refused(n, 0, "range");
+	f->hi = f->lo + 65;
+	refused(n, 0, "range");
+	m = (struct proto_msg){ .type = PROTO_STOPPED };
+	m.stopped = (struct proto_stopped_fixed){ .attach = 3, .err = 0 };
+	n = encode(&m);
+	g->err = -1;
+	refused(n, 0, "not 0 or a positive errno");
 }
 
 Test(proto, newer_peers_are_read_as_far_as_known, .timeout = 10)
