@@ -116,10 +116,30 @@ static void on_sigtrap(int sig, siginfo_t *info, void *ucv)
 	raise(SIGTRAP);
 }
 
+/*
+ * A forked child has its own memory: /proc/self/mem as the parent opened it
+ * is the parent's (a poke through it would change the parent's code).
+ */
+static void forget_parent(void)
+{
+	if (mem_fd >= 0)
+		close(mem_fd);
+	mem_fd = -1;
+	pthread_mutex_init(&poke_lock, NULL);
+}
+
+static void register_fork_handler(void)
+{
+	pthread_atfork(NULL, NULL, forget_parent);
+}
+
 static int setup(void)
 {
+	static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+	static bool handler; /* installed once: a forked child inherits it */
 	struct sigaction sa = { .sa_sigaction = on_sigtrap, .sa_flags = SA_SIGINFO | SA_RESTART };
 
+	pthread_once(&fork_once, register_fork_handler);
 	if (mem_fd >= 0)
 		return 0;
 	mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
@@ -127,9 +147,12 @@ static int setup(void)
 		return -errno;
 	sync_core = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE, 0,
 			    0) == 0;
+	if (handler)
+		return 0;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGTRAP, &sa, &chained) < 0)
 		return -errno;
+	handler = true;
 	return 0;
 }
 
