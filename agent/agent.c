@@ -238,6 +238,8 @@ static void handle_load(const struct proto_msg *m, const int *fds, size_t nfds)
 		};
 		if (pm.type == BPF_MAP_TYPE_CGROUP_ARRAY && f->cgroup_prog_fd != PROTO_NO_FD)
 			specs[i].output_prog_fd = fds[f->cgroup_prog_fd];
+		if (pm.delta_fd)
+			specs[i].delta_fd = fds[pm.delta_fd - 1];
 		tool_fds[i] = pm.tool_fd;
 	}
 	/* The instructions may sit unaligned in the datagram. */
@@ -512,15 +514,21 @@ static void unload(struct loaded *lp)
 /*
  * Without a daemon the kernel must serve again wherever it still has its
  * uprobe; where it has not, the breakpoint costs one trap (text-patch.h).
+ * When the daemon vanished (it did not say BYE), no drain program adds
+ * what the runs added to additive maps: we do, through bpf().
  */
-static void go_dormant(void)
+static void go_dormant(bool flush_deltas)
 {
 	for (int i = 0; i < MAX_ATTACH; i++)
 		if (agent.attach[i].id)
 			detach(&agent.attach[i], HOOK_F_KERNEL_BREAKPOINT);
-	for (int i = 0; i < MAX_PROGS; i++)
-		if (agent.progs[i].id)
-			unload(&agent.progs[i]);
+	for (int i = 0; i < MAX_PROGS; i++) {
+		if (!agent.progs[i].id)
+			continue;
+		if (flush_deltas && !agent.leaky)
+			agent_prog__flush_deltas(agent.progs[i].prog);
+		unload(&agent.progs[i]);
+	}
 }
 
 /* The other threads are stopped (or could not be): patch, and answer the ATTACH. */
@@ -646,6 +654,7 @@ static void *serve(void *arg)
 	struct pollfd pfd = { .fd = agent.sock, .events = POLLIN };
 	char err[PROTO_ERRMSG_SIZE];
 	int fds[PROTO_MAX_FDS];
+	bool bye = false;
 	struct proto_msg m;
 	size_t nfds;
 	ssize_t n;
@@ -666,7 +675,8 @@ static void *serve(void *arg)
 			reply_error(0, EBADMSG, PROTO_HELLO, 0, "malformed message: %s", err);
 			continue;
 		}
-		if (m.type == PROTO_BYE)
+		bye = m.type == PROTO_BYE;
+		if (bye)
 			break;
 		pthread_mutex_lock(&agent.lock);
 		handle(&m, fds, nfds);
@@ -674,7 +684,7 @@ static void *serve(void *arg)
 	}
 	/* Dormant: no probe of ours runs any more; the kernel serves again. */
 	pthread_mutex_lock(&agent.lock);
-	go_dormant();
+	go_dormant(!bye);
 	close(agent.sock);
 	agent.sock = -1;
 	agent.running = false;
@@ -742,7 +752,7 @@ int bpftime_agent_main(const char *socket_path)
 	if (agent.running)
 		goto out;
 	/* What a forked child inherited: the new daemon connection starts from nothing. */
-	go_dormant();
+	go_dormant(false);
 	if (!socket_path || strlen(socket_path) >= sizeof(addr.sun_path)) {
 		r = -EINVAL;
 		goto out;

@@ -11,6 +11,13 @@
  * write-back: a read-modify-write of a value is then atomic against every
  * other agent, which is what makes (*v)++ and atomic adds exact.
  *
+ * A map every program only adds to (agent/additive.h) comes with a delta
+ * array (bpf/delta.h) instead: a lookup finds (or claims) the key's element
+ * there and hands out a zeroed per-run value, an update adds its value, and
+ * the write-back adds what the program added; no lock, no system call once
+ * the agent knows whether the key exists. The kernel adds the deltas into
+ * the map before anyone reads it.
+ *
  * Errors and flags follow the kernel's map code: the update and delete
  * syscalls run the same functions a program's helpers do.
  */
@@ -18,11 +25,13 @@
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "delta.h"
 #include "maplock.h"
 #include "prog-private.h"
 
@@ -164,6 +173,45 @@ static int snapshot(struct agent_map *m, char *err, size_t errsz)
 	return 0;
 }
 
+#define DELTAS_LEN (((size_t)BPFTIMED_DELTA_SLOTS * sizeof(struct bpftimed_delta_slot) + 4095) & ~(size_t)4095)
+/* A claimed element whose key never comes (its agent died): given up after this many reads. */
+#define CLAIM_SPIN 1000000
+
+static int open_deltas(struct agent_map *m, int fd, char *err, size_t errsz)
+{
+	struct bpf_map_info info = { 0 };
+	union bpf_attr attr = { 0 };
+	void *p;
+
+	if (m->type != BPF_MAP_TYPE_HASH && m->type != BPF_MAP_TYPE_PERCPU_HASH && !is_array(m))
+		return fail(err, errsz, EINVAL, "map %u (%s) cannot have deltas", m->id,
+			    agent_map_type_name(m->type));
+	if (m->key_size > BPFTIMED_DELTA_KEY_MAX || m->value_size % 8 ||
+	    m->value_size > 8 * BPFTIMED_DELTA_WORDS)
+		return fail(err, errsz, EINVAL, "map %u: key %u, value %u bytes: no deltas", m->id,
+			    m->key_size, m->value_size);
+	attr.info.bpf_fd = (uint32_t)fd;
+	attr.info.info_len = sizeof(info);
+	attr.info.info = (uintptr_t)&info;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) < 0 || info.type != BPF_MAP_TYPE_ARRAY ||
+	    info.value_size != sizeof(struct bpftimed_delta_slot) ||
+	    info.max_entries != BPFTIMED_DELTA_SLOTS || !(info.map_flags & BPF_F_MMAPABLE))
+		return fail(err, errsz, EINVAL, "map %u: fd %d is not a delta array", m->id, fd);
+	p = mmap(NULL, DELTAS_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return fail(err, errsz, errno, "map %u: cannot map its deltas: %s", m->id,
+			    strerror(errno));
+	m->deltas = p;
+	return 0;
+}
+
+void agent_map_drop_deltas(struct agent_map *m)
+{
+	if (m->deltas)
+		munmap(m->deltas, DELTAS_LEN);
+	m->deltas = NULL;
+}
+
 int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char *err, size_t errsz)
 {
 	struct bpf_map_info info = { 0 };
@@ -251,6 +299,12 @@ int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char 
 		m->syscall = true;
 		break;
 	}
+	if (spec->delta_fd > 0 && m->syscall) {
+		int r = open_deltas(m, spec->delta_fd, err, errsz);
+
+		if (r < 0)
+			return r;
+	}
 	/* BPF_F_RDONLY and BPF_F_WRONLY live in the fd's mode, not in the map. */
 	if (m->syscall && (fcntl(m->fd, F_GETFL) & O_ACCMODE) != O_RDWR)
 		return fail(err, errsz, EOPNOTSUPP,
@@ -273,6 +327,7 @@ int agent_map_open_lock(struct agent_map *m, const char *lock_dir, char *err, si
 
 void agent_map_close(struct agent_map *m)
 {
+	agent_map_drop_deltas(m);
 	if (m->mem)
 		munmap(m->mem, m->mem_len);
 	shm_maplock__close(m->lock);
@@ -379,6 +434,204 @@ static struct agent_entry *fetch(struct agent_run *run, struct agent_map *m, con
 	return e;
 }
 
+/* ---- additive maps ---- */
+
+static uint32_t key_hash(const uint8_t *k, uint32_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (uint32_t i = 0; i < n; i++)
+		h = (h ^ k[i]) * 16777619u;
+	return h;
+}
+
+/* The key's element of the delta array, claimed if new; NULL when the table is full. */
+static struct bpftimed_delta_slot *delta_slot(struct agent_map *m, const void *key)
+{
+	const uint32_t n = BPFTIMED_DELTA_SLOTS - 1;
+	uint32_t h = key_hash(key, m->key_size);
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct bpftimed_delta_slot *s = &m->deltas[1 + (h + i) % n];
+		uint32_t state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+
+		if (state == BPFTIMED_DELTA_EMPTY &&
+		    __atomic_compare_exchange_n(&s->state, &state, BPFTIMED_DELTA_CLAIMED, false,
+						__ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+			memcpy(s->key, key, m->key_size);
+			__atomic_store_n(&s->state, BPFTIMED_DELTA_READY, __ATOMIC_RELEASE);
+			return s;
+		}
+		for (int spin = 0; state == BPFTIMED_DELTA_CLAIMED && spin < CLAIM_SPIN; spin++)
+			state = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+		if (state == BPFTIMED_DELTA_READY && !memcmp(s->key, key, m->key_size))
+			return s;
+	}
+	return NULL;
+}
+
+/* Whether the key exists in the map: asked of the kernel once, then known. */
+static bool delta_present(struct agent_run *run, struct agent_map *m,
+			  struct bpftimed_delta_slot *s, const void *key)
+{
+	uint32_t p = __atomic_load_n(&s->presence, __ATOMIC_ACQUIRE), unknown = p;
+	struct agent_slot *sl;
+	size_t mark;
+	void *buf;
+
+	if (is_array(m))
+		return true;
+	if (p != BPFTIMED_DELTA_UNKNOWN)
+		return p == BPFTIMED_DELTA_PRESENT;
+	sl = agent_run_slot(run);
+	if (!sl)
+		return true;
+	mark = sl->used;
+	buf = agent_run_alloc(run, m->copy_size);
+	p = buf && map_lookup(m->fd, key, buf) == -ENOENT ? BPFTIMED_DELTA_ABSENT
+							    : BPFTIMED_DELTA_PRESENT;
+	sl->used = mark;
+	/* Another thread may have learnt it first, or created the key since. */
+	if (!__atomic_compare_exchange_n(&s->presence, &unknown, p, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		p = unknown;
+	return p == BPFTIMED_DELTA_PRESENT;
+}
+
+static void delta_add(struct agent_map *m, struct bpftimed_delta_slot *s, const uint8_t *value)
+{
+	bool any = false;
+
+	for (uint32_t w = 0; w < m->value_size / 8; w++) {
+		uint64_t v;
+
+		memcpy(&v, value + 8 * w, 8);
+		if (v) {
+			__atomic_fetch_add(&s->delta[w], v, __ATOMIC_RELAXED);
+			any = true;
+		}
+	}
+	if (any)
+		__atomic_store_n(&m->deltas[0].state, 1, __ATOMIC_RELEASE);
+}
+
+/* A zeroed value of the run for the key's element (the same one for the same key). */
+static void *delta_lookup(struct agent_run *run, struct agent_map *m, const void *key,
+			  struct bpftimed_delta_slot *ds)
+{
+	struct agent_slot *s;
+	struct agent_entry *e;
+	uint8_t *k, *v;
+	size_t mark;
+
+	s = agent_run_slot(run);
+	if (!s)
+		return NULL;
+	for (uint32_t i = 0; i < s->nentries; i++) {
+		e = &s->entries[i];
+		if (e->map == m && e->kind == ENTRY_DELTA && e->delta == ds)
+			return e->copy;
+	}
+	if (!delta_present(run, m, ds, key))
+		return NULL;
+	mark = s->used;
+	k = agent_run_alloc(run, m->key_size);
+	v = agent_run_alloc(run, m->value_size);
+	if (!k || !v || s->nentries == AGENT_MAX_ENTRIES) {
+		__atomic_fetch_add(&run->prog->scratch_full, 1, __ATOMIC_RELAXED);
+		s->used = mark;
+		return NULL;
+	}
+	memcpy(k, key, m->key_size);
+	memset(v, 0, m->value_size);
+	e = agent_run_entry(run);
+	*e = (struct agent_entry){ .map = m, .key = k, .copy = v, .size = m->value_size,
+				   .kind = ENTRY_DELTA, .delta = ds };
+	return v;
+}
+
+/*
+ * An update of an element that exists adds its value (the program computed
+ * it from a zero it looked up); one that creates the element does so in
+ * the kernel, as the kernel would (one system call per new key). When
+ * another thread or CPU created it meanwhile, the value is added to what
+ * is there rather than written over it: as if the two had run one after
+ * the other.
+ */
+static long delta_update(struct agent_run *run, struct agent_map *m,
+			 struct bpftimed_delta_slot *ds, const void *key, const void *value,
+			 uint64_t flags)
+{
+	struct agent_slot *sl;
+	uint8_t *buf;
+	size_t mark;
+	long r;
+
+	if (delta_present(run, m, ds, key)) {
+		if (flags & BPF_NOEXIST)
+			return -EEXIST;
+		delta_add(m, ds, value);
+		return 0;
+	}
+	if (flags & BPF_EXIST)
+		return -ENOENT;
+	sl = agent_run_slot(run);
+	buf = sl ? agent_run_alloc(run, m->copy_size) : NULL;
+	if (!buf)
+		return -ENOMEM;
+	mark = sl->used - m->copy_size;
+	memset(buf, 0, m->copy_size);
+	memcpy(buf + (m->percpu ? (size_t)agent_run_cpu(run) * m->value_stride : 0), value,
+	       m->value_size);
+	r = map_update(m->fd, key, buf, BPF_NOEXIST);
+	sl->used = mark;
+	if (r == 0 || r == -EEXIST)
+		__atomic_store_n(&ds->presence, BPFTIMED_DELTA_PRESENT, __ATOMIC_RELEASE);
+	if (r == -EEXIST && !(flags & BPF_NOEXIST)) {
+		delta_add(m, ds, value);
+		return 0;
+	}
+	return r;
+}
+
+void agent_map_flush_deltas(struct agent_map *m)
+{
+	uint8_t key[BPFTIMED_DELTA_KEY_MAX], *buf;
+	bool locked;
+
+	if (!m->deltas || !__atomic_exchange_n(&m->deltas[0].state, 0, __ATOMIC_ACQ_REL))
+		return;
+	buf = calloc(1, m->copy_size);
+	if (!buf)
+		return;
+	locked = m->lock && shm_maplock__lock(m->lock, LOCK_TIMEOUT_NS) >= 0;
+	for (uint32_t i = 1; i < BPFTIMED_DELTA_SLOTS; i++) {
+		struct bpftimed_delta_slot *s = &m->deltas[i];
+		bool any = false;
+
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != BPFTIMED_DELTA_READY)
+			continue;
+		memcpy(key, s->key, m->key_size);
+		memset(buf, 0, m->copy_size);
+		if (map_lookup(m->fd, key, buf) < 0)
+			memset(buf, 0, m->copy_size);
+		/* per-CPU maps: into the first CPU's value; tools read the sum */
+		for (uint32_t w = 0; w < m->value_size / 8; w++) {
+			uint64_t d = __atomic_exchange_n(&s->delta[w], 0, __ATOMIC_ACQ_REL), v;
+
+			memcpy(&v, buf + 8 * w, 8);
+			v += d;
+			memcpy(buf + 8 * w, &v, 8);
+			any |= d != 0;
+		}
+		if (any)
+			map_update(m->fd, key, buf, BPF_ANY);
+	}
+	if (locked)
+		shm_maplock__unlock(m->lock);
+	free(buf);
+}
+
 void *agent_map_lookup(struct agent_run *run, struct agent_map *m, const void *key)
 {
 	struct agent_entry *e;
@@ -392,6 +645,12 @@ void *agent_map_lookup(struct agent_run *run, struct agent_map *m, const void *k
 		return NULL;
 	if (is_array(m) && *(const uint32_t *)key >= m->max_entries)
 		return NULL;
+	if (m->deltas) {
+		struct bpftimed_delta_slot *ds = delta_slot(m, key);
+
+		if (ds)
+			return delta_lookup(run, m, key, ds);
+	}
 	e = fetch(run, m, key);
 	if (!e)
 		return NULL;
@@ -494,6 +753,15 @@ long agent_map_update(struct agent_run *run, struct agent_map *m, const void *ke
 	}
 	if (!m->syscall)
 		return -EINVAL;
+	if (m->deltas) {
+		struct bpftimed_delta_slot *ds = delta_slot(m, key);
+
+		if (ds) {
+			if (flags > BPF_EXIST)
+				return -EINVAL;
+			return delta_update(run, m, ds, key, value, flags);
+		}
+	}
 	if (m->percpu)
 		return update_percpu(run, m, key, value, flags);
 	run_lock(run);
@@ -537,6 +805,8 @@ void agent_run_writeback(struct agent_run *run)
 			uint64_t flags;
 			long r;
 
+			if (e->kind == ENTRY_DELTA)
+				delta_add(e->map, e->delta, e->copy);
 			if (e->kind != ENTRY_VALUE || !memcmp(e->copy, e->orig, e->size))
 				continue;
 			/* An element deleted meanwhile stays deleted, as a kernel write would vanish. */

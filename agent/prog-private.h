@@ -16,6 +16,7 @@
 #include "vm.h"
 
 struct shm_maplock;
+struct bpftimed_delta_slot;
 
 /* A kernel map as the agent uses it. */
 struct agent_map {
@@ -32,6 +33,8 @@ struct agent_map {
 	struct shm_maplock *lock;
 	int lock_index; /* bit in the run's held-locks mask, -1 without a lock */
 	int output_prog_fd; /* RINGBUF, PERF_EVENT_ARRAY, CGROUP_ARRAY: our duplicate, -1 without */
+	/* An additive map's delta array (bpf/delta.h), mapped; NULL: none. */
+	struct bpftimed_delta_slot *deltas;
 };
 
 /* A value a run handed out: the program's copy of a map value, or a ringbuf record. */
@@ -40,6 +43,7 @@ enum agent_entry_kind {
 	ENTRY_GONE, /* the program deleted the element: never written back */
 	ENTRY_RECORD, /* a bpf_ringbuf_reserve() record not yet submitted */
 	ENTRY_DONE, /* a record submitted or discarded */
+	ENTRY_DELTA, /* what the program added to an additive map's value, from zero */
 };
 
 struct agent_entry {
@@ -47,6 +51,7 @@ struct agent_entry {
 	void *key;
 	uint8_t *copy;
 	uint8_t *orig; /* the value as read, to tell whether the program changed it */
+	struct bpftimed_delta_slot *delta; /* ENTRY_DELTA: where it goes */
 	uint32_t size;
 	uint8_t kind;
 };
@@ -128,6 +133,10 @@ int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char 
 		   size_t err_size);
 int agent_map_open_lock(struct agent_map *m, const char *lock_dir, char *err, size_t err_size);
 void agent_map_close(struct agent_map *m);
+/* Stops using the map's deltas (the program does more than add to it). */
+void agent_map_drop_deltas(struct agent_map *m);
+/* Adds the map's pending deltas into it through bpf(): when no daemon drains them. */
+void agent_map_flush_deltas(struct agent_map *m);
 void *agent_map_lookup(struct agent_run *run, struct agent_map *m, const void *key);
 void *agent_map_lookup_percpu(struct agent_run *run, struct agent_map *m, const void *key,
 			      uint32_t cpu);

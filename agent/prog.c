@@ -18,6 +18,7 @@
 
 #include "helper-names.h"
 #include "maplock.h"
+#include "additive.h"
 #include "prog-private.h"
 #include "uaccess.h"
 
@@ -292,6 +293,30 @@ static int output_prog(const struct agent_map *m, const struct agent_prog_spec *
 	return spec->perf_output_prog_fd;
 }
 
+/* A map with deltas keeps them only where this program, too, only adds to it. */
+static void use_deltas_where_additive(struct agent_prog *prog, const struct agent_prog_spec *spec)
+{
+	uint32_t value_sizes[ADDITIVE_MAX_MAPS], key_sizes[ADDITIVE_MAX_MAPS];
+	uint64_t additive = 0;
+	bool any = false;
+
+	for (size_t i = 0; i < prog->map_cnt; i++)
+		any |= prog->maps[i].deltas != NULL;
+	if (!any)
+		return;
+	if (prog->map_cnt <= ADDITIVE_MAX_MAPS) {
+		for (size_t i = 0; i < prog->map_cnt; i++) {
+			value_sizes[i] = prog->maps[i].value_size;
+			key_sizes[i] = prog->maps[i].key_size;
+		}
+		additive = additive__maps(spec->insns, spec->insn_cnt, prog->tool_map_fds,
+					  value_sizes, key_sizes, prog->map_cnt);
+	}
+	for (size_t i = 0; i < prog->map_cnt; i++)
+		if (!(additive & (1ull << i)))
+			agent_map_drop_deltas(&prog->maps[i]);
+}
+
 int agent_prog__load(const struct agent_prog_spec *spec, struct agent_prog **out,
 		     char err[AGENT_ERRMSG_SIZE])
 {
@@ -360,6 +385,7 @@ int agent_prog__load(const struct agent_prog_spec *spec, struct agent_prog **out
 	r = check_insns(prog, spec, err);
 	if (r < 0)
 		goto fail;
+	use_deltas_where_additive(prog, spec);
 	if (spec->trace_printk_prog_fd >= 0) {
 		prog->trace_prog_fd = fcntl(spec->trace_printk_prog_fd, F_DUPFD_CLOEXEC, 3);
 		if (prog->trace_prog_fd < 0) {
@@ -411,6 +437,12 @@ int agent_prog__load(const struct agent_prog_spec *spec, struct agent_prog **out
 fail:
 	agent_prog__free(prog);
 	return r;
+}
+
+void agent_prog__flush_deltas(struct agent_prog *prog)
+{
+	for (size_t i = 0; i < prog->map_cnt; i++)
+		agent_map_flush_deltas(&prog->maps[i]);
 }
 
 void agent_prog__free(struct agent_prog *prog)

@@ -55,6 +55,13 @@ struct agent_map_spec {
 	 * CGROUP_ARRAY maps: bpf/cgroup-check.bpf.c on this map (required).
 	 */
 	int output_prog_fd;
+	/*
+	 * The map's delta array (bpf/delta.h), when every program using the
+	 * map only adds to it; 0 or less: none. The agent then adds to it
+	 * instead of changing the map through bpf(), where this program too
+	 * only adds (agent/additive.h).
+	 */
+	int delta_fd;
 };
 
 struct agent_prog_spec {
@@ -93,6 +100,11 @@ struct agent_prog;
 int agent_prog__load(const struct agent_prog_spec *spec, struct agent_prog **out,
 		     char err[AGENT_ERRMSG_SIZE]);
 void agent_prog__free(struct agent_prog *prog);
+/*
+ * Adds what runs added to additive maps into them through bpf() (no drain
+ * program runs any more: the daemon is gone). Not while runs are in flight.
+ */
+void agent_prog__flush_deltas(struct agent_prog *prog);
 
 /*
  * Runs the program with ctx = regs (struct pt_regs, x86-64 kernel layout).

@@ -2,6 +2,7 @@
 /* The agents' socket, their connections and their injection (see agents.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #define AGENT_ENTRY "bpftime_agent_main"
 #define AGENT_LIBRARY_NAME "libbpftime-agent.so"
 #define RECV_MAX 65536
+/* How long a stopping daemon waits for its agents to go dormant. */
+#define AGENTS_STOP_WAIT_MS 1000
 
 static uint64_t realtime_usec(void)
 {
@@ -46,7 +49,8 @@ static void agent_drop(struct agents *a, struct agent *g, const char *why)
 	}
 	log_info("Agent in process %d disconnected: %s.", g->pid, why);
 	sd_event_source_unref(g->source);
-	close(g->fd);
+	if (g->fd >= 0)
+		close(g->fd);
 	if (a->ops.gone)
 		a->ops.gone(a->ops.ctx, g->pid);
 	free(g);
@@ -271,16 +275,55 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 	return 0;
 }
 
+/*
+ * An agent hangs up once dormant, when its last runs have written what they
+ * wrote: waits for that (up to timeout_ms over all), so that what they added
+ * to shared maps is there when the daemon drains it for the last time.
+ */
+static void wait_hangups(struct agents *a, int timeout_ms)
+{
+	struct timespec start, now;
+	static uint8_t buf[4096];
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd pfds[64];
+		int n = 0, left;
+
+		for (struct agent *g = a->list; g && n < 64; g = g->next)
+			if (g->fd >= 0)
+				pfds[n++] = (struct pollfd){ .fd = g->fd, .events = POLLIN };
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
+					  (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (!n || left <= 0 || poll(pfds, (nfds_t)n, left) <= 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			int fds[PROTO_MAX_FDS];
+			size_t nfds;
+
+			if (!pfds[i].revents || proto_recv(pfds[i].fd, buf, sizeof(buf), fds, &nfds) > 0)
+				continue;
+			for (struct agent *g = a->list; g; g = g->next)
+				if (g->fd == pfds[i].fd) {
+					close(g->fd);
+					g->fd = -1;
+				}
+		}
+	}
+}
+
 void agents_stop(struct agents *a)
 {
 	struct proto_msg bye = { .type = PROTO_BYE };
 
 	/* Whoever listened is going away too. */
 	a->ops = (struct agents_ops){ 0 };
-	while (a->list) {
-		send_msg(a, a->list, &bye);
+	for (struct agent *g = a->list; g; g = g->next)
+		send_msg(a, g, &bye);
+	wait_hangups(a, AGENTS_STOP_WAIT_MS);
+	while (a->list)
 		agent_drop(a, a->list, "bpftimed is stopping");
-	}
 	sd_event_source_unref(a->listen_source);
 	a->listen_source = NULL;
 	if (a->listen_fd >= 0) {

@@ -11,6 +11,7 @@
 
 #include <bpf/bpf.h>
 
+#include "deltas.h"
 #include "log.h"
 #include "outputs.h"
 #include "planner.h"
@@ -90,6 +91,7 @@ struct planner {
 	struct agents *agents;
 	const struct config *config;
 	struct outputs *outputs;
+	struct deltas *deltas;
 	sd_event_source *defer;
 	sd_event_source *timer;
 	bool rescan; /* the next reconciliation scans /proc */
@@ -487,14 +489,16 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 		     struct model_prog *prog, char *err, size_t err_size)
 {
 	struct proto_map maps[PROTO_MAX_MAPS];
-	int fds[PROTO_MAX_MAPS + 3], nfds = 0, r = 0;
+	int fds[PROTO_MAX_FDS], nfds = 0, r = 0;
+	uint64_t shared = 0; /* fds owned by outputs or deltas, by index */
 	struct proto_msg m = { .type = PROTO_LOAD };
 	struct proto_load_fixed *f = &m.load.fixed;
 	struct plan_load *l;
 
-	if (prog->map_ref_cnt > PROTO_MAX_MAPS) {
+	/* Each map may come with a helper program or a delta array. */
+	if (prog->map_ref_cnt > PROTO_MAX_FDS / 2 - 2) {
 		snprintf(err, err_size, "program %u uses %u maps (at most %u)", prog->id,
-			 prog->map_ref_cnt, PROTO_MAX_MAPS);
+			 prog->map_ref_cnt, PROTO_MAX_FDS / 2 - 2);
 		return -E2BIG;
 	}
 	*f = (struct proto_load_fixed){
@@ -555,7 +559,20 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 				break;
 			}
 			*slot = (uint32_t)nfds;
+			shared |= 1ull << nfds;
 			fds[nfds++] = out;
+		} else if (!(info.map_flags & BPF_F_MMAPABLE)) {
+			char why[PLANNER_REASON_LEN];
+			int dfd = deltas_get(p->deltas, p->model, info.id, why, sizeof(why));
+
+			if (dfd >= 0) {
+				maps[i].delta_fd = (uint32_t)nfds + 1;
+				shared |= 1ull << nfds;
+				fds[nfds++] = dfd;
+			} else {
+				log_debug("Map %u of program %u: through bpf(): %s.", info.id,
+					  prog->id, why);
+			}
 		}
 	}
 	if (r >= 0 && prog_calls_printk(prog)) {
@@ -565,6 +582,7 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 			r = out;
 		else {
 			f->printk_prog_fd = (uint32_t)nfds;
+			shared |= 1ull << nfds;
 			fds[nfds++] = out;
 		}
 	}
@@ -589,10 +607,9 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 			x->loads = l;
 		}
 	}
-	/* The map fds were ours; the output programs' stay with outputs. */
-	for (uint32_t i = 0; i < (uint32_t)nfds; i++)
-		if (i != f->ringbuf_prog_fd && i != f->perf_prog_fd && i != f->printk_prog_fd &&
-		    i != f->cgroup_prog_fd)
+	/* The map fds were ours; helper programs and delta arrays stay where they live. */
+	for (int i = 0; i < nfds; i++)
+		if (!(shared & (1ull << i)))
 			close(fds[i]);
 	return r < 0 ? r : 0;
 }
@@ -769,7 +786,8 @@ static bool anything_offloadable(struct planner *p)
 	return false;
 }
 
-static int keep_output(void *ctx, uint32_t map_id)
+/* Helper programs and delta arrays stay while a program of an attachment names their map. */
+static int map_in_use(void *ctx, uint32_t map_id)
 {
 	struct planner *p = ctx;
 
@@ -795,7 +813,8 @@ static void reconcile(struct planner *p)
 		return;
 	}
 	remove_dead(p);
-	outputs_release(p->outputs, keep_output, p);
+	outputs_release(p->outputs, map_in_use, p);
+	deltas_release(p->deltas, map_in_use, p);
 	if (c.added || p->rescan) {
 		p->rescan = false;
 		rescan(p);
@@ -996,11 +1015,12 @@ int planner_new(struct planner **ret, sd_event *event, struct model *model,
 	if (!p)
 		return -ENOMEM;
 	*p = (struct planner){ .event = event, .model = model, .agents = agents,
-			       .config = config, .outputs = outputs_new() };
+			       .config = config, .outputs = outputs_new(),
+			       .deltas = deltas_new(event) };
 	/* Handles unlike those of an earlier daemon an agent may still know. */
 	if (getrandom(&p->next_handle, sizeof(p->next_handle), 0) < 0)
 		p->next_handle = (uint32_t)time(NULL);
-	r = p->outputs ? 0 : -ENOMEM;
+	r = p->outputs && p->deltas ? 0 : -ENOMEM;
 	if (r == 0)
 		r = sd_event_add_defer(event, &p->defer, on_defer, p);
 	if (r >= 0)
@@ -1033,6 +1053,8 @@ void planner_free(struct planner *p)
 	sd_event_source_unref(p->defer);
 	sd_event_source_unref(p->timer);
 	outputs_free(p->outputs);
+	/* After the agents: what they added last goes into the maps. */
+	deltas_free(p->deltas);
 	free(p);
 }
 

@@ -78,9 +78,9 @@ static int decode_load(struct proto_msg *msg, const uint8_t *var, size_t left, s
 		return fail(err, "LOAD: unknown flags 0x%x", f->flags & ~PROTO_LOAD_JIT);
 	if (f->map_cnt > PROTO_MAX_MAPS)
 		return fail(err, "LOAD: %u maps, at most %u", f->map_cnt, PROTO_MAX_MAPS);
-	if (f->map_cnt && (f->map_entry_len < sizeof(struct proto_map) || f->map_entry_len > 4096))
+	if (f->map_cnt && (f->map_entry_len < PROTO_MAP_V1_LEN || f->map_entry_len > 4096))
 		return fail(err, "LOAD: map entries of %u bytes (at least %zu, at most 4096)",
-			    f->map_entry_len, sizeof(struct proto_map));
+			    f->map_entry_len, (size_t)PROTO_MAP_V1_LEN);
 	if (!f->insn_cnt || f->insn_cnt > PROTO_MAX_INSNS)
 		return fail(err, "LOAD: %u instructions (1 to %u)", f->insn_cnt, PROTO_MAX_INSNS);
 	maps_len = (uint64_t)f->map_cnt * f->map_entry_len;
@@ -104,6 +104,9 @@ static int decode_load(struct proto_msg *msg, const uint8_t *var, size_t left, s
 				    m.fd_index, nfds);
 		if (m.tool_fd < 0)
 			return fail(err, "LOAD: map %u has tool fd %d", i, m.tool_fd);
+		if (m.delta_fd && !fd_ok(m.delta_fd - 1, nfds, false))
+			return fail(err, "LOAD: map %u names delta fd %u, the message has %zu", i,
+				    m.delta_fd - 1, nfds);
 		if (!m.key_size && m.type != 27 /* RINGBUF */ && m.type != 4 /* PERF_EVENT_ARRAY */)
 			return fail(err, "LOAD: map %u (id %u) has key size 0", i, m.id);
 	}

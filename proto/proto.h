@@ -83,7 +83,15 @@ struct proto_map {
 	uint32_t flags;
 	int32_t tool_fd;   /* the fd number the program's lddw uses */
 	uint32_t fd_index; /* into the message's fds */
+	/*
+	 * The map's delta array (bpf/delta.h: the programs only add to it),
+	 * as fd index + 1; 0: none, reach the map through bpf().
+	 */
+	uint32_t delta_fd;
 };
+
+/* What version 1 sent of each map: later fields read as zero from it. */
+#define PROTO_MAP_V1_LEN 32u
 
 #define PROTO_NO_FD 0xffffffffu
 

@@ -176,6 +176,9 @@ Test(proto, load_checks, .timeout = 10)
 	map[0].tool_fd = -1;
 	refused(n, 2, "tool fd -1");
 	map[0].tool_fd = 5;
+	map[0].delta_fd = 3;
+	refused(n, 2, "delta fd 2");
+	map[0].delta_fd = 0;
 	f->perf_prog_fd = 7;
 	refused(n, 2, "helper program");
 	f->perf_prog_fd = PROTO_NO_FD;

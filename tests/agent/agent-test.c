@@ -13,6 +13,7 @@
 #include "agent-test.h"
 #include "maplock.h"
 #include "cgroup-check.skel.h"
+#include "drain.skel.h"
 #include "perf-output.skel.h"
 #include "ringbuf-output.skel.h"
 #include "trace-printk.skel.h"
@@ -97,6 +98,8 @@ void at_obj_free(struct at_obj *o)
 	}
 	for (int i = 0; i < o->nhelpers; i++)
 		bpf_object__close(o->helpers[i]);
+	for (int i = 0; i < o->ndrains; i++)
+		drain_bpf__destroy(o->drains[i]);
 	bpf_object__close(o->obj);
 	free(o);
 }
@@ -150,6 +153,34 @@ static int map_helper(struct at_obj *o, int map_fd, uint32_t type)
 	else
 		LOAD_ONTO(o, cgroup_check_bpf, cgroups, under_cgroup, map_fd, fd);
 	return fd;
+}
+
+/* A delta array and drain program for the map, as the daemon makes them; the array's fd. */
+static int delta_store(struct at_obj *o, int map_fd, uint32_t value_size, bool drain)
+{
+	struct drain_bpf *skel = drain_bpf__open();
+	int r;
+
+	cr_assert_not_null(skel);
+	cr_assert_lt(o->ndrains, AT_MAX_HELPERS);
+	r = bpf_map__reuse_fd(skel->maps.target, map_fd);
+	cr_assert_eq(r, 0, "reuse_fd: %s", strerror(-r));
+	skel->rodata->value_words = value_size / 8;
+	r = drain_bpf__load(skel);
+	cr_assert_eq(r, 0, "the kernel refused drain: %s", strerror(-r));
+	if (drain) {
+		r = drain_bpf__attach(skel);
+		cr_assert_eq(r, 0, "cannot attach drain: %s", strerror(-r));
+	}
+	o->drains[o->ndrains++] = skel;
+	return bpf_map__fd(skel->maps.deltas);
+}
+
+static bool takes_deltas(const struct bpf_map_info *info)
+{
+	return (info->type == BPF_MAP_TYPE_HASH || info->type == BPF_MAP_TYPE_PERCPU_HASH ||
+		info->type == BPF_MAP_TYPE_ARRAY || info->type == BPF_MAP_TYPE_PERCPU_ARRAY) &&
+	       !(info->map_flags & BPF_F_MMAPABLE);
 }
 
 static int trace_helper(struct at_obj *o)
@@ -217,6 +248,9 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ||
 		    info.type == BPF_MAP_TYPE_CGROUP_ARRAY)
 			maps[nmaps].output_prog_fd = map_helper(o, in->imm, info.type);
+		if ((flags & AT_DELTAS) && takes_deltas(&info))
+			maps[nmaps].delta_fd =
+				delta_store(o, in->imm, info.value_size, !(flags & AT_UNDRAINED));
 		nmaps++;
 	}
 	spec = (struct agent_prog_spec){

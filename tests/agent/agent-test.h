@@ -25,10 +25,14 @@
 
 #define AT_MAX_HELPERS 16
 
+struct drain_bpf;
+
 struct at_obj {
 	struct bpf_object *obj;
 	struct bpf_object *helpers[AT_MAX_HELPERS];
 	int nhelpers;
+	struct drain_bpf *drains[AT_MAX_HELPERS];
+	int ndrains;
 	int trace_prog_fd;
 };
 
@@ -49,6 +53,13 @@ int at_map_fd(struct at_obj *o, const char *map);
 int at_prog_fd(struct at_obj *o, const char *prog);
 
 #define AT_NO_TRACE_PROG 1u /* do not give the agent the trace_printk helper program */
+/*
+ * Give every hash and array map (not mmapable) a delta array with its drain
+ * program, as the daemon does for additive maps; with AT_UNDRAINED the
+ * drain program is loaded but not attached (nothing drains but the agent).
+ */
+#define AT_DELTAS 2u
+#define AT_UNDRAINED 4u
 
 /*
  * Builds the spec of program prog of o as the daemon will and loads it into
