@@ -254,14 +254,14 @@ static void do_alu(struct state *st, const struct ebpf_insn *in, bool is64)
 
 /* ---- memory ---- */
 
-static void do_load(struct walk *w, struct state *st, const struct ebpf_insn *in)
+static void do_load(struct state *st, const struct ebpf_insn *in)
 {
 	const struct val *p = &st->r[in->src];
 	int32_t off = p->off + in->off;
 	bool dw = EBPF_SIZE(in->code) == EBPF_DW && EBPF_MODE(in->code) == EBPF_MEM;
-	struct val v = unknown;
+	/* read through a pointer computed from a map's value: depends on it */
+	struct val v = tainted(deps(p));
 
-	(void)w;
 	if (p->kind == K_STACK && stack_slot(off) >= 0) {
 		const struct val *slot = &st->stack[stack_slot(off)];
 
@@ -326,6 +326,7 @@ static void do_store(struct walk *w, struct state *st, const struct ebpf_insn *i
 			return;
 		}
 		sink(w, &v);
+		w->bad |= deps(p);
 		if (in->imm & EBPF_FETCH)
 			st->r[in->imm == EBPF_CMPXCHG ? 0 : in->src] = unknown;
 		return;
@@ -342,6 +343,7 @@ static void do_store(struct walk *w, struct state *st, const struct ebpf_insn *i
 		return;
 	}
 	sink(w, &v);
+	w->bad |= deps(p);
 }
 
 /* ---- helpers ---- */
@@ -491,8 +493,11 @@ static void do_helper(struct walk *w, struct state *st, int32_t id)
 		if (buffers[i].id != id)
 			continue;
 		seen[buffers[i].ptr] = true;
-		if (p->kind != K_STACK)
+		/* a map's value as the buffer: read or written by the helper */
+		if (p->kind != K_STACK) {
+			sink(w, p);
 			continue;
+		}
 		if (buffers[i].writes)
 			clobber_stack(st, p->off, len);
 		else
@@ -623,7 +628,7 @@ static void walk_path(struct walk *w, struct state *st)
 			do_alu(st, in, cls == EBPF_CLS_ALU64);
 			break;
 		case EBPF_CLS_LDX:
-			do_load(w, st, in);
+			do_load(st, in);
 			break;
 		case EBPF_CLS_ST:
 		case EBPF_CLS_STX:

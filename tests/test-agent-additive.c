@@ -86,6 +86,7 @@ Test(agent_additive, not_additive, .timeout = 30)
 	expect_additive(o, "capped", "");
 	expect_additive(o, "returns_value", "");
 	expect_additive(o, "crossed", "");
+	expect_additive(o, "helper_writes", "");
 	at_obj_free(o);
 }
 

@@ -4,7 +4,8 @@
  * tools write them: bpftrace's count(), sum() and hist() (lookup, add,
  * update), BCC's increment() (lookup or create, then an atomic add), a
  * two-word value as avg() keeps it — and what is not additive: max(), an
- * assignment, a delete, a value printed, branched on or returned.
+ * assignment, a delete, a value printed, branched on or returned, or
+ * written by a helper.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -182,6 +183,17 @@ int crossed(struct pt_regs *ctx)
 
 	if (v)
 		v->total = v->count + 1;
+	return 0;
+}
+
+/* a helper writes the value: bpf_probe_read_kernel(v, ...) */
+SEC("uprobe")
+int helper_writes(struct pt_regs *ctx)
+{
+	__u64 key = 0, x = PT_REGS_PARM1(ctx), *v = bpf_map_lookup_elem(&vals, &key);
+
+	if (v)
+		bpf_probe_read_kernel(v, sizeof(*v), &x);
 	return 0;
 }
 
