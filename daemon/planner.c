@@ -994,6 +994,8 @@ static void on_gone(void *ctx, pid_t pid)
 
 	if (x)
 		proc_forget_agent(x);
+	/* An agent hangs up when its process exits: look before injecting again. */
+	p->rescan = true;
 	planner_kick(p);
 }
 
