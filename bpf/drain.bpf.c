@@ -3,8 +3,8 @@
  * Adds an additive map's pending deltas (delta.h) into its values. The
  * daemon loads one per map, with the tool's map as "target"
  * (bpf_map__reuse_fd) and the key and value sizes in .rodata.
- * drain_on_syscall runs at the entry of every bpf() map command, before the
- * kernel reads or changes the map; drain_now is for the daemon
+ * drain_on_syscall runs at the entry of every bpf() map command (but an
+ * agent's), before the kernel reads or changes the map; drain_now is for the daemon
  * (BPF_PROG_TEST_RUN). A delta is taken with an atomic exchange and added
  * atomically to the value of the draining CPU (per-CPU maps: the sum over
  * CPUs is what tools read); an element not there yet is created with it.
@@ -29,6 +29,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bpftimed_delta_slot);
 } deltas SEC(".maps");
+
+/* Processes with an agent (the daemon's, shared by every drain program): their own map
+ * commands (is a key there? create it) need no drain. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u8);
+} agents SEC(".maps");
 
 /* The tool's map (reuse_fd): its real type and sizes replace these. */
 struct {
@@ -117,8 +126,10 @@ SEC("tracepoint/syscalls/sys_enter_bpf")
 int drain_on_syscall(struct trace_event_raw_sys_enter *ctx)
 {
 	long cmd = ctx->args[0];
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 
-	if (cmd < BPF_MAP_LOOKUP_ELEM || (cmd > 4 && cmd < 21) || cmd > BPF_MAP_DELETE_BATCH)
+	if (cmd < BPF_MAP_LOOKUP_ELEM || (cmd > 4 && cmd < 21) || cmd > BPF_MAP_DELETE_BATCH ||
+	    bpf_map_lookup_elem(&agents, &tgid))
 		return 0;
 	drain(true);
 	/* Deleted elements: the agents ask the kernel again whether a key exists. */

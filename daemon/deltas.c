@@ -25,6 +25,7 @@ struct store {
 struct deltas {
 	struct store *list;
 	sd_event_source *timer;
+	int agents_fd; /* every drain program's "agents" */
 };
 
 static void drain_one(struct store *s)
@@ -56,10 +57,15 @@ struct deltas *deltas_new(sd_event *event)
 
 	if (!d)
 		return NULL;
-	if (sd_event_add_time_relative(event, &d->timer, CLOCK_MONOTONIC, DELTAS_PERIOD_USEC, 0,
+	d->agents_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bpftimed_agents", sizeof(uint32_t),
+				      sizeof(uint8_t), 4096, NULL);
+	if (d->agents_fd < 0 ||
+	    sd_event_add_time_relative(event, &d->timer, CLOCK_MONOTONIC, DELTAS_PERIOD_USEC, 0,
 				       on_timer, d) < 0 ||
 	    sd_event_source_set_enabled(d->timer, SD_EVENT_OFF) < 0) {
 		sd_event_source_unref(d->timer);
+		if (d->agents_fd >= 0)
+			close(d->agents_fd);
 		free(d);
 		return NULL;
 	}
@@ -84,7 +90,19 @@ void deltas_free(struct deltas *d)
 		store_free(s);
 	}
 	sd_event_source_unref(d->timer);
+	close(d->agents_fd);
 	free(d);
+}
+
+void deltas_agent(struct deltas *d, pid_t pid, bool connected)
+{
+	uint32_t key = (uint32_t)pid;
+	uint8_t one = 1;
+
+	if (connected)
+		bpf_map_update_elem(d->agents_fd, &key, &one, BPF_ANY);
+	else
+		bpf_map_delete_elem(d->agents_fd, &key);
 }
 
 void deltas_release(struct deltas *d, int (*keep)(void *ctx, uint32_t map_id), void *ctx)
@@ -213,6 +231,8 @@ int deltas_get(struct deltas *d, const struct model *m, uint32_t map_id, char *w
 	s->map_id = map_id;
 	s->skel = drain_bpf__open();
 	r = s->skel ? bpf_map__reuse_fd(s->skel->maps.target, fd) : -errno;
+	if (r == 0)
+		r = bpf_map__reuse_fd(s->skel->maps.agents, d->agents_fd);
 	if (r == 0) {
 		s->skel->rodata->value_words = info.value_size / 8;
 		r = drain_bpf__load(s->skel);

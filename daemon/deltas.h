@@ -16,8 +16,10 @@
 #ifndef BPFTIMED_DELTAS_H
 #define BPFTIMED_DELTAS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <systemd/sd-event.h>
 
@@ -33,6 +35,8 @@ void deltas_free(struct deltas *d);
 
 int deltas_get(struct deltas *d, const struct model *m, uint32_t map_id, char *why,
 	       size_t why_size);
+/* Processes with an agent: their own map commands do not drain. */
+void deltas_agent(struct deltas *d, pid_t pid, bool connected);
 /* Adds every pending delta into its map now. */
 void deltas_drain(struct deltas *d);
 /* Drains and drops the stores of maps for which keep(ctx, map_id) is false. */

@@ -865,6 +865,7 @@ static void on_ready(void *ctx, struct agent *g)
 		proc_forget_agent(x);
 	if (x)
 		x->injected = true;
+	deltas_agent(p->deltas, g->pid, true);
 	planner_kick(p);
 }
 
@@ -994,6 +995,7 @@ static void on_gone(void *ctx, pid_t pid)
 
 	if (x)
 		proc_forget_agent(x);
+	deltas_agent(p->deltas, pid, false);
 	/* An agent hangs up when its process exits: look before injecting again. */
 	p->rescan = true;
 	planner_kick(p);

@@ -13,6 +13,7 @@
 #include <linux/bpf.h>
 
 #include "agent-load.h"
+#include "drain.skel.h"
 #include "maplock.h"
 #include "ringbuf-output.skel.h"
 
@@ -21,7 +22,22 @@ int bench_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list a
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
-struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bool jit)
+static int delta_store(int map_fd, uint32_t value_size)
+{
+	struct drain_bpf *skel = drain_bpf__open();
+
+	if (!skel || bpf_map__reuse_fd(skel->maps.target, map_fd))
+		return -1;
+	skel->rodata->value_words = value_size / 8;
+	if (drain_bpf__load(skel) || drain_bpf__attach(skel)) {
+		fprintf(stderr, "cannot load the drain program\n");
+		exit(1);
+	}
+	return bpf_map__fd(skel->maps.deltas);
+}
+
+struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bool jit,
+				    bool deltas)
 {
 	struct bpf_program *prog = bpf_object__find_program_by_name(obj, name);
 	const struct bpf_insn *insns = bpf_program__insns(prog);
@@ -52,6 +68,13 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 					.max_entries = info.max_entries,
 					.flags = info.map_flags,
 				};
+				if (deltas && (info.type == BPF_MAP_TYPE_HASH ||
+					       info.type == BPF_MAP_TYPE_PERCPU_HASH ||
+					       info.type == BPF_MAP_TYPE_ARRAY ||
+					       info.type == BPF_MAP_TYPE_PERCPU_ARRAY) &&
+				    !(info.map_flags & BPF_F_MMAPABLE))
+					maps[n - 1].delta_fd = delta_store(insns[i].imm,
+									   info.value_size);
 				if (info.type == BPF_MAP_TYPE_RINGBUF) {
 					struct ringbuf_output_bpf *skel =
 						ringbuf_output_bpf__open();

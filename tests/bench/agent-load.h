@@ -10,8 +10,13 @@
 
 #include "prog.h"
 
-/* Exits with a message when the agent refuses the program. */
-struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bool jit);
+/*
+ * Exits with a message when the agent refuses the program. With deltas,
+ * hash and array maps get a delta array and an attached drain program, as
+ * the daemon gives additive maps (they stay loaded until the process ends).
+ */
+struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bool jit,
+				    bool deltas);
 /* Removes the map write-back lock files the agent made for obj's maps. */
 void bench_unlink_locks(struct bpf_object *obj);
 /* libbpf's print callback for benchmarks: warnings only. */

@@ -81,7 +81,7 @@ int main(int argc, char *argv[])
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		if (only && strcmp(only, rows[r].prog))
 			continue;
-		struct agent_prog *p = bench_agent_load(obj, rows[r].prog, jit);
+		struct agent_prog *p = bench_agent_load(obj, rows[r].prog, jit, false);
 		long n = !strcmp(rows[r].prog, "empty") || !strcmp(rows[r].prog, "mmap_count") ?
 				 runs * 50 :
 				 runs;

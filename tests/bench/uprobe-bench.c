@@ -43,8 +43,18 @@ static const struct {
 	{ "push", hk_push, hk_push_end, NULL },
 };
 
-static const char *const programs[] = { "empty", "array_count", "pcpu_hash_count",
-					"ringbuf_record" };
+/* deltas: the map additive, as the daemon makes bpftrace's count() maps. */
+static const struct {
+	const char *name, *label;
+	bool deltas;
+} programs[] = {
+	{ "empty", "empty", false },
+	{ "array_count", "array_count", false },
+	{ "pcpu_hash_count", "pcpu_hash_count", false },
+	{ "pcpu_count", "pcpu_count", false },
+	{ "pcpu_count", "+ deltas", true },
+	{ "ringbuf_record", "ringbuf_record", false },
+};
 
 static uint64_t now_ns(void)
 {
@@ -117,7 +127,8 @@ int main(int argc, char **argv)
 		double plain = time_calls(targets[t].fn, 2000000);
 
 		for (size_t p = 0; p < sizeof(programs) / sizeof(programs[0]); p++) {
-			struct bpf_program *bp = bpf_object__find_program_by_name(obj, programs[p]);
+			struct bpf_program *bp =
+				bpf_object__find_program_by_name(obj, programs[p].name);
 			struct run_ctx ctx = { .func_ip = (uint64_t)targets[t].fn };
 			struct hook_ops ops = { .entry = run_program, .user = &ctx };
 			struct hook_site site = {
@@ -135,20 +146,21 @@ int main(int argc, char **argv)
 			/* The kernel: tens of thousands of hits are plenty at microseconds each. */
 			link = bpf_program__attach_uprobe(bp, false, getpid(), "/proc/self/exe", off);
 			if (!link) {
-				fprintf(stderr, "cannot attach %s as a kernel uprobe\n", programs[p]);
+				fprintf(stderr, "cannot attach %s as a kernel uprobe\n",
+					programs[p].name);
 				return 1;
 			}
 			kernel = time_calls(targets[t].fn, 20000) - plain;
 			bpf_link__destroy(link);
 
 			memcpy(site.orig, (const void *)targets[t].fn, HOOK_MAX_ORIG);
-			ctx.prog = bench_agent_load(obj, programs[p], jit);
+			ctx.prog = bench_agent_load(obj, programs[p].name, jit, programs[p].deltas);
 			h = hook__new(&site, &ops, err);
 			if (!h || hook__enable(h, HOOK_F_STOPPED) < 0) {
 				fprintf(stderr, "cannot hook %s: %s\n", targets[t].what, err);
 				return 1;
 			}
-			agent = time_calls(targets[t].fn, !strcmp(programs[p], "empty") ? 2000000
+			agent = time_calls(targets[t].fn, !strcmp(programs[p].name, "empty") ? 2000000
 											 : 200000) -
 				plain;
 			hook__disable(h, HOOK_F_STOPPED);
@@ -156,7 +168,7 @@ int main(int argc, char **argv)
 			if (rb)
 				ring_buffer__consume(rb);
 			printf("%-8s %-16s %10.1f %12.1f %12.1f %11.0fx\n", targets[t].what,
-			       programs[p], plain, kernel, agent, kernel / agent);
+			       programs[p].label, plain, kernel, agent, kernel / agent);
 			/* The program stays loaded: a hook retired just now may still reach it. */
 		}
 	}

@@ -73,6 +73,20 @@ int pcpu_hash_count(struct pt_regs *ctx)
 	return 0;
 }
 
+/* bpftrace's @ = count(): one key */
+SEC("uprobe")
+int pcpu_count(struct pt_regs *ctx)
+{
+	__u64 key = 0, one = 1, *v;
+
+	v = bpf_map_lookup_elem(&pcpu_hash, &key);
+	if (v)
+		(*v)++;
+	else
+		bpf_map_update_elem(&pcpu_hash, &key, &one, BPF_NOEXIST);
+	return 0;
+}
+
 SEC("uprobe")
 int ringbuf_record(struct pt_regs *ctx)
 {
