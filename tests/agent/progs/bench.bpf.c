@@ -60,12 +60,10 @@ int mmap_count(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uprobe")
-int pcpu_hash_count(struct pt_regs *ctx)
+static __always_inline int count_key(__u64 key)
 {
-	__u64 key = PT_REGS_PARM1(ctx), one = 1, *v;
+	__u64 one = 1, *v = bpf_map_lookup_elem(&pcpu_hash, &key);
 
-	v = bpf_map_lookup_elem(&pcpu_hash, &key);
 	if (v)
 		(*v)++;
 	else
@@ -73,18 +71,18 @@ int pcpu_hash_count(struct pt_regs *ctx)
 	return 0;
 }
 
+/* bpftrace's @[arg0] = count() */
+SEC("uprobe")
+int pcpu_hash_count(struct pt_regs *ctx)
+{
+	return count_key(PT_REGS_PARM1(ctx));
+}
+
 /* bpftrace's @ = count(): one key */
 SEC("uprobe")
 int pcpu_count(struct pt_regs *ctx)
 {
-	__u64 key = 0, one = 1, *v;
-
-	v = bpf_map_lookup_elem(&pcpu_hash, &key);
-	if (v)
-		(*v)++;
-	else
-		bpf_map_update_elem(&pcpu_hash, &key, &one, BPF_NOEXIST);
-	return 0;
+	return count_key(0);
 }
 
 SEC("uprobe")
