@@ -30,8 +30,8 @@
  *    or return, where the ABI carries none); regs->ip is the probed address and regs->sp the stack
  *    pointer at it, as for a kernel uprobe. Changes a callback makes to the
  *    caller-saved registers in regs (ax, cx, dx, si, di, r8-r11) take
- *    effect (bpf_override_return). The hook
- *    path uses no vector registers; callbacks must not either.
+ *    effect (bpf_override_return). Every vector register (xmm/ymm/zmm,
+ *    AVX-512 masks) is saved around the callbacks, which may use them.
  *  - A return callback sees regs->ax = the return value and regs->ip = the
  *    address the function returns to, as the kernel's uretprobe does. Per-thread shadow stacks match returns to entries
  *    by stack pointer, so recursion and longjmp/exceptions past frames are

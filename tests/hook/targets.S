@@ -118,6 +118,33 @@ hk_mid_probe:
 1:	ret
 END(hk_mid)
 
+/* a double in, twice it out (xmm0 both ways): the hook must not touch vector registers */
+FUNC(hk_double)
+	lea 0x1000(%rdi), %rax
+	addsd %xmm0, %xmm0
+	ret
+END(hk_double)
+
+/* rdi through xmm9 and back, across a mid-function probe: rdi when xmm9 survived it */
+FUNC(hk_xmm_mid)
+	movq %rdi, %xmm9
+	.globl hk_xmm_probe
+hk_xmm_probe:
+	lea 0x1000(%rdi), %rax
+	movq %xmm9, %rax
+	ret
+END(hk_xmm_mid)
+
+/* the same through xmm16 (AVX-512 only) */
+FUNC(hk_zmm_mid)
+	vmovq %rdi, %xmm16
+	.globl hk_zmm_probe
+hk_zmm_probe:
+	lea 0x1000(%rdi), %rax
+	vmovq %xmm16, %rax
+	ret
+END(hk_zmm_mid)
+
 	.section .rodata
 	.p2align 2
 hk_const:

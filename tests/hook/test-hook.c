@@ -40,6 +40,11 @@ TARGET(hk_fact)
 TARGET(hk_call_cb)
 TARGET(hk_mid)
 extern char hk_mid_probe[];
+extern double hk_double(int, double);
+extern char hk_double_end[];
+TARGET(hk_xmm_mid)
+TARGET(hk_zmm_mid)
+extern char hk_xmm_probe[], hk_zmm_probe[];
 
 struct target {
 	const char *name;
@@ -195,6 +200,63 @@ Test(hook, mid_function_probe_keeps_flags, .timeout = 10)
 	cr_expect_eq(n, 2);
 	cr_assert_eq(hook__disable(h, 0), 0);
 	hook__free(h);
+}
+
+/* What C code does to the vector registers: every one zeroed, and a vector memset. */
+static void clobber_vectors(void *user, struct pt_regs *regs)
+{
+	static char buf[4096];
+
+	(void)regs;
+	if (__builtin_cpu_supports("avx512f"))
+		__asm__ volatile("vpxord %%zmm16, %%zmm16, %%zmm16" ::: "memory");
+	if (__builtin_cpu_supports("avx"))
+		__asm__ volatile("vzeroall" ::: "memory");
+	else
+		__asm__ volatile("pxor %%xmm0, %%xmm0\n\tpxor %%xmm9, %%xmm9" ::: "xmm0", "xmm9");
+	memset(buf, (int)(uintptr_t)user, sizeof(buf));
+	__asm__ volatile("" : : "r"(buf) : "memory");
+}
+
+Test(hook, callbacks_keep_the_vector_registers, .timeout = 10)
+{
+	struct hook_site site = site_of((target_fn)(void (*)(void))hk_double, hk_double_end, NULL, NULL);
+	struct hook_ops ops = { .entry = clobber_vectors, .ret = clobber_vectors, .user = NULL };
+	char err[HOOK_ERRMSG_SIZE];
+	struct hook *h = hook__new(&site, &ops, err);
+
+	cr_assert(h, "%s", err);
+	cr_assert_eq(hook__enable(h, 0), 0);
+	/* the argument in xmm0 at the entry, the result in xmm0 at the return */
+	cr_expect_eq(hk_double(1, 1.25), 2.5, "hk_double(1.25) = %g", hk_double(1, 1.25));
+	cr_expect_eq(hk_double(2, -3.0), -6.0);
+	cr_assert_eq(hook__disable(h, 0), 0);
+	hook__free(h);
+}
+
+/* A value kept in a vector register across a probe in the middle of a function. */
+static void expect_kept(target_fn fn, const char *end, const char *probe, const char *what)
+{
+	struct hook_site site = site_of(fn, end, NULL, NULL);
+	struct hook_ops ops = { .entry = clobber_vectors };
+	char err[HOOK_ERRMSG_SIZE];
+	struct hook *h;
+
+	site.addr = (uint64_t)probe;
+	memcpy(site.orig, probe, HOOK_MAX_ORIG);
+	h = hook__new(&site, &ops, err);
+	cr_assert(h, "%s", err);
+	cr_assert_eq(hook__enable(h, 0), 0);
+	cr_expect_eq(fn(0x1234567), 0x1234567, "%s across the probe: %#x", what, fn(0x1234567));
+	cr_assert_eq(hook__disable(h, 0), 0);
+	hook__free(h);
+}
+
+Test(hook, vector_registers_live_across_a_probe, .timeout = 10)
+{
+	expect_kept(hk_xmm_mid, hk_xmm_mid_end, hk_xmm_probe, "xmm9");
+	if (__builtin_cpu_supports("avx512f"))
+		expect_kept(hk_zmm_mid, hk_zmm_mid_end, hk_zmm_probe, "xmm16");
 }
 
 Test(hook, refuses_multi_instruction_patch_while_running, .timeout = 10)
