@@ -70,13 +70,15 @@ struct site {
 	struct hook *hook;
 	struct site_progs buf[2];
 	struct site_progs *live;
-	uint64_t hits, errors;
-	/* One run in STATS_SAMPLE is timed: their time and how many. */
-	uint64_t sampled_ns, samples;
+	uint64_t hits, errors; /* hits: calls, counted at the entry */
+	uint64_t returns;      /* runs at the return, where a return probe is */
+	/* One run in STATS_SAMPLE of each kind is timed: their time and how many. */
+	uint64_t sampled_ns, samples, ret_sampled_ns, ret_samples;
 };
 
 #define STATS_SAMPLE 64
-#define STATS_PERIOD_MS 1000
+/* Counters go to the daemon whenever the channel was quiet this long. */
+#define STATS_PERIOD_MS 250
 /* How long a change waits for threads still running the old programs. */
 #define GRACE_TIMEOUT_NS 2000000000ULL
 
@@ -119,8 +121,8 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 	const struct site_progs *progs = __atomic_load_n(&s->live, __ATOMIC_ACQUIRE);
 	struct agent_probe_info info = { .func_ip = s->addr };
 	/* A call is one hit, at its entry (where a return probe starts too). */
-	uint64_t hit = ret ? 1 : __atomic_fetch_add(&s->hits, 1, __ATOMIC_RELAXED);
-	uint64_t start = hit % STATS_SAMPLE ? 0 : now_ns();
+	uint64_t run = __atomic_fetch_add(ret ? &s->returns : &s->hits, 1, __ATOMIC_RELAXED);
+	uint64_t start = run % STATS_SAMPLE ? 0 : now_ns();
 	uint64_t r0;
 
 	/* A thread that was between the jump and here when the site was reused. */
@@ -134,21 +136,38 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 			__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
 	}
 	if (start) {
-		__atomic_add_fetch(&s->sampled_ns, now_ns() - start, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&s->samples, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(ret ? &s->ret_sampled_ns : &s->sampled_ns, now_ns() - start,
+				   __ATOMIC_RELAXED);
+		__atomic_add_fetch(ret ? &s->ret_samples : &s->samples, 1, __ATOMIC_RELAXED);
 	}
 out:
 	grace__exit(grace);
 }
 
+/*
+ * What a hook's callbacks get: its site and the hook. A retired hook whose
+ * jump stays in the code (one over several instructions) still calls back;
+ * only the site's current hook runs its programs.
+ */
+struct hook_ref {
+	struct site *site;
+	struct hook *hook;
+};
+
 static void on_entry(void *user, struct pt_regs *regs)
 {
-	run_site(user, regs, false);
+	struct hook_ref *ref = user;
+
+	if (__atomic_load_n(&ref->site->hook, __ATOMIC_ACQUIRE) == ref->hook)
+		run_site(ref->site, regs, false);
 }
 
 static void on_return(void *user, struct pt_regs *regs)
 {
-	run_site(user, regs, true);
+	struct hook_ref *ref = user;
+
+	if (__atomic_load_n(&ref->site->hook, __ATOMIC_ACQUIRE) == ref->hook)
+		run_site(ref->site, regs, true);
 }
 
 static int reply_error(uint32_t seq, int err, enum proto_type ref, uint32_t id, const char *fmt,
@@ -310,7 +329,9 @@ static struct site *get_site(uint64_t addr)
 	free_site->buf[0].n = 0;
 	__atomic_store_n(&free_site->live, &free_site->buf[0], __ATOMIC_RELEASE);
 	free_site->hits = free_site->errors = 0;
+	free_site->returns = 0;
 	free_site->sampled_ns = free_site->samples = 0;
+	free_site->ret_sampled_ns = free_site->ret_samples = 0;
 	__atomic_store_n(&free_site->addr, addr, __ATOMIC_RELEASE);
 	return free_site;
 }
@@ -335,7 +356,9 @@ static void site_publish(struct site *s, struct site_progs *next)
 static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_t addr,
 		     char *err)
 {
-	struct hook_ops ops = { .entry = on_entry, .ret = on_return, .user = s };
+	/* Never freed: a retired hook keeps its trampoline, and the trampoline its ref. */
+	struct hook_ref *ref = malloc(sizeof(*ref));
+	struct hook_ops ops = { .entry = on_entry, .ret = on_return, .user = ref };
 	struct hook_site hs = { .addr = addr, .orig_len = f->orig_len };
 	uint64_t func = f->func_size ? map_address(f->dev, f->ino, f->func_offset, true) : 0;
 	int r;
@@ -347,9 +370,18 @@ static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_
 		hs.prev_end = f->prev_end ? func - (f->func_offset - f->prev_end) : 0;
 		hs.next_start = f->next_start ? func + (f->next_start - f->func_offset) : 0;
 	}
-	s->hook = hook__new(&hs, &ops, err);
-	if (!s->hook)
-		return -errno;
+	if (!ref) {
+		snprintf(err, HOOK_ERRMSG_SIZE, "out of memory");
+		return -ENOMEM;
+	}
+	ref->site = s;
+	ref->hook = hook__new(&hs, &ops, err);
+	if (!ref->hook) {
+		r = -errno;
+		free(ref);
+		return r;
+	}
+	__atomic_store_n(&s->hook, ref->hook, __ATOMIC_RELEASE);
 	/* Returns are taken over only where a return probe is attached. */
 	hook__set_return(s->hook, f->kind == PROTO_PROBE_RETURN);
 	/* -EBUSY: several instructions change; the hook waits for the threads to stop. */
@@ -609,8 +641,14 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 	}
 }
 
-static void send_stats(uint32_t attach, uint64_t hits, uint64_t sampled_ns, uint64_t samples,
-		       uint64_t errors)
+/* The time spent at a site, estimated from its timed runs at entry and return. */
+static uint64_t site_ns(const struct site *s)
+{
+	return (s->samples ? s->sampled_ns / s->samples * s->hits : 0) +
+	       (s->ret_samples ? s->ret_sampled_ns / s->ret_samples * s->returns : 0);
+}
+
+static void send_stats(uint32_t attach, uint64_t hits, uint64_t ns, uint64_t errors)
 {
 	struct proto_msg m = { .type = PROTO_STATS };
 	uint8_t out[128];
@@ -619,7 +657,7 @@ static void send_stats(uint32_t attach, uint64_t hits, uint64_t sampled_ns, uint
 	m.stats = (struct proto_stats_fixed){
 		.attach = attach,
 		.hits = hits,
-		.ns_total = samples ? sampled_ns / samples * hits : 0,
+		.ns_total = ns,
 		.errors = errors,
 	};
 	n = proto_msg__encode(&m, out, sizeof(out));
@@ -627,7 +665,10 @@ static void send_stats(uint32_t attach, uint64_t hits, uint64_t sampled_ns, uint
 		proto_send(agent.sock, out, (size_t)n, NULL, 0);
 }
 
-/* Each attachment's hits and time (estimated from the timed runs), then the totals. */
+/*
+ * Each attachment's calls and the time its site costs per call (entry and
+ * return programs together), then the agent's totals.
+ */
 static void report_stats(void)
 {
 	uint64_t hits = 0, ns = 0, errors = 0;
@@ -637,16 +678,16 @@ static void report_stats(void)
 
 		if (!agent.attach[i].id)
 			continue;
-		send_stats(agent.attach[i].id, s->hits, s->sampled_ns, s->samples, s->errors);
+		send_stats(agent.attach[i].id, s->hits, site_ns(s), s->errors);
 	}
 	for (int i = 0; i < MAX_SITES; i++) {
 		const struct site *s = &agent.sites[i];
 
 		hits += s->hits;
-		ns += s->samples ? s->sampled_ns / s->samples * s->hits : 0;
+		ns += site_ns(s);
 		errors += s->errors;
 	}
-	send_stats(0, hits, ns, 1, errors);
+	send_stats(0, hits, ns, errors);
 }
 
 static void *serve(void *arg)
