@@ -234,9 +234,6 @@ static int on_monitor_event(void *ctx, const struct monitor_hdr *ev, size_t size
 	struct manager *m = ctx;
 	int r = events_apply(&m->events, ev, size);
 
-	/* A new program may map a served binary: looked for once it ran InjectDelaySec=. */
-	if (ev->type == MONITOR_EV_EXEC)
-		planner_exec(m->planner);
 	if (r < 0)
 		log_warning_errno(r, "Failed to apply %s record of %s[%u]: %m",
 				  monitor_event_type_name(ev->type), ev->comm, ev->pid);

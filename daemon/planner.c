@@ -853,21 +853,6 @@ void planner_kick(struct planner *p)
 	(void)sd_event_source_set_enabled(p->defer, SD_EVENT_ONESHOT);
 }
 
-void planner_exec(struct planner *p)
-{
-	uint64_t now, at, due;
-	int enabled;
-
-	if (sd_event_source_get_enabled(p->timer, &enabled) < 0 || enabled == SD_EVENT_OFF ||
-	    sd_event_now(p->event, CLOCK_MONOTONIC, &now) < 0 ||
-	    sd_event_source_get_time(p->timer, &due) < 0)
-		return;
-	/* a little after the process's InjectDelaySec= is over, so its age qualifies */
-	at = now + p->config->inject_delay_usec + PLANNER_EXEC_SLACK_USEC;
-	if (at < due)
-		(void)sd_event_source_set_time(p->timer, at);
-}
-
 /* ---- What the agents say ---- */
 
 static void on_ready(void *ctx, struct agent *g)

@@ -37,7 +37,6 @@
 #include "model.h"
 
 #define PLANNER_RESCAN_USEC 500000ULL
-#define PLANNER_EXEC_SLACK_USEC 20000ULL
 #define PLANNER_REASON_LEN 256
 
 struct planner;
@@ -50,11 +49,6 @@ void planner_free(struct planner *p);
 void planner_agents_ops(struct planner *p, struct agents_ops *ops);
 
 void planner_kick(struct planner *p);
-/*
- * A process exec'd: /proc is scanned again once it has run InjectDelaySec=
- * (not later than the periodic scan would), while anything is offloadable.
- */
-void planner_exec(struct planner *p);
 /* The configuration changed: every attachment is judged again. */
 void planner_reconfigure(struct planner *p);
 /* Every agent's hooks out, the kernel's breakpoints back. */
