@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "capstone-load.h"
 #include "hook-private.h"
 #include "text-patch.h"
 
@@ -34,11 +35,19 @@ static int fail(char *err, int e, const char *fmt, ...)
 	return -e;
 }
 
-static int open_capstone(csh *cs)
+/* capstone's functions, once a plan opened it */
+static const struct capstone *cs_lib;
+
+static int open_capstone(csh *cs, char *err)
 {
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK)
+	cs_lib = capstone_get(err, HOOK_ERRMSG_SIZE);
+	if (!cs_lib)
+		return -ENOENT;
+	if (cs_lib->open(CS_ARCH_X86, CS_MODE_64, cs) != CS_ERR_OK) {
+		snprintf(err, HOOK_ERRMSG_SIZE, "capstone cannot decode x86-64");
 		return -ENOMEM;
-	cs_option(*cs, CS_OPT_DETAIL, CS_OPT_ON);
+	}
+	cs_lib->option(*cs, CS_OPT_DETAIL, CS_OPT_ON);
 	return 0;
 }
 
@@ -57,7 +66,7 @@ static int read_code(const struct hook_site *site, uint64_t addr, uint8_t *buf, 
 
 static bool is_padding(const uint8_t *p, size_t len, csh cs)
 {
-	cs_insn *insn = cs_malloc(cs);
+	cs_insn *insn = cs_lib->malloc(cs);
 	const uint8_t *code = p;
 	size_t left = len;
 	uint64_t at = 0;
@@ -69,9 +78,9 @@ static bool is_padding(const uint8_t *p, size_t len, csh cs)
 			left--;
 			continue;
 		}
-		ok = cs_disasm_iter(cs, &code, &left, &at, insn) && insn->id == X86_INS_NOP;
+		ok = cs_lib->disasm_iter(cs, &code, &left, &at, insn) && insn->id == X86_INS_NOP;
 	}
-	cs_free(insn, 1);
+	cs_lib->free(insn, 1);
 	return ok;
 }
 
@@ -80,7 +89,7 @@ static bool branch_target(csh cs, const cs_insn *insn, uint64_t *target)
 {
 	const cs_x86 *x = &insn->detail->x86;
 
-	if (!cs_insn_group(cs, insn, CS_GRP_JUMP) && !cs_insn_group(cs, insn, CS_GRP_CALL))
+	if (!cs_lib->insn_group(cs, insn, CS_GRP_JUMP) && !cs_lib->insn_group(cs, insn, CS_GRP_CALL))
 		return false;
 	if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
 		return false;
@@ -142,9 +151,9 @@ static int check_branches(const struct hook_site *site, csh cs, uint64_t from, u
 	if (r < 0)
 		return fail(err, -r, "cannot read the function at 0x%llx",
 			    (unsigned long long)site->func_start);
-	insn = cs_malloc(cs);
+	insn = cs_lib->malloc(cs);
 	while (len && r == 0) {
-		if (!cs_disasm_iter(cs, &p, &len, &at, insn)) {
+		if (!cs_lib->disasm_iter(cs, &p, &len, &at, insn)) {
 			/* Data or an instruction capstone does not know: skip a byte. */
 			p++;
 			len--;
@@ -157,7 +166,7 @@ static int check_branches(const struct hook_site *site, csh cs, uint64_t from, u
 				 "would replace",
 				 (unsigned long long)insn->address, (unsigned long long)target);
 	}
-	cs_free(insn, 1);
+	cs_lib->free(insn, 1);
 	return r;
 }
 
@@ -179,7 +188,7 @@ static int plan_after(const struct hook_site *site, csh cs, const cs_insn *first
 	if (!site->func_end)
 		return fail(err, ENOTSUP, "hooking after the first instruction needs the function's "
 					  "bounds, and they are unknown");
-	insn = cs_malloc(cs);
+	insn = cs_lib->malloc(cs);
 	while (covered < JMP_REL32_LEN) {
 		if (exited) {
 			/* After ret/jmp only padding up to the next symbol may be replaced. */
@@ -189,7 +198,7 @@ static int plan_after(const struct hook_site *site, csh cs, const cs_insn *first
 			end = site->next_start ? site->next_start : site->func_end;
 			if (at + need > end || text_peek(at, pad, need) < 0 ||
 			    !is_padding(pad, need, cs)) {
-				cs_free(insn, 1);
+				cs_lib->free(insn, 1);
 				return fail(err, ENOTSUP, "the function ends before there is room for "
 							  "a jump after its first instruction");
 			}
@@ -197,15 +206,15 @@ static int plan_after(const struct hook_site *site, csh cs, const cs_insn *first
 			break;
 		}
 		if (at >= site->func_end ||
-		    !cs_disasm_iter(cs, &p, &left, &at, insn)) {
-			cs_free(insn, 1);
+		    !cs_lib->disasm_iter(cs, &p, &left, &at, insn)) {
+			cs_lib->free(insn, 1);
 			return fail(err, ENOTSUP, "cannot decode enough whole instructions after the "
 						  "first one");
 		}
 		covered += insn->size;
 		exited = is_unconditional_exit(insn);
 	}
-	cs_free(insn, 1);
+	cs_lib->free(insn, 1);
 
 	plan->strategy = HOOK_AFTER;
 	plan->patch_addr = site->addr + first->size;
@@ -271,10 +280,11 @@ int hook_plan(const struct hook_site *site, struct hook_plan *plan, char err[HOO
 	if (site->orig_len < JMP_REL32_LEN || site->orig_len > HOOK_MAX_ORIG)
 		return fail(err, EINVAL, "need %d to %d original bytes of the site, got %zu",
 			    JMP_REL32_LEN, HOOK_MAX_ORIG, site->orig_len);
-	if (open_capstone(&cs) < 0)
-		return fail(err, ENOMEM, "cannot start the disassembler");
-	first = cs_malloc(cs);
-	if (!cs_disasm_iter(cs, &p, &left, &at, first)) {
+	r = open_capstone(&cs, err);
+	if (r < 0)
+		return r;
+	first = cs_lib->malloc(cs);
+	if (!cs_lib->disasm_iter(cs, &p, &left, &at, first)) {
 		r = fail(err, EINVAL, "cannot decode the instruction at 0x%llx",
 			 (unsigned long long)site->addr);
 		goto out;
@@ -295,8 +305,8 @@ int hook_plan(const struct hook_site *site, struct hook_plan *plan, char err[HOO
 		r = plan_after(site, cs, first, plan, err);
 	}
 out:
-	cs_free(first, 1);
-	cs_close(&cs);
+	cs_lib->free(first, 1);
+	cs_lib->close(&cs);
 	return r;
 }
 
@@ -324,11 +334,11 @@ static int relocate_riprel(csh cs, const cs_insn *insn, const cs_x86_op *mem, ui
 	int64_t disp = mem->mem.disp;
 	int64_t new_disp = disp + (int64_t)(insn->address - at);
 	int32_t want = (int32_t)disp, nd = (int32_t)new_disp;
-	cs_insn *check = cs_malloc(cs);
+	cs_insn *check = cs_lib->malloc(cs);
 	bool done = false;
 
 	if (new_disp < INT32_MIN || new_disp > INT32_MAX) {
-		cs_free(check, 1);
+		cs_lib->free(check, 1);
 		return fail(err, ERANGE, "rip-relative operand at 0x%llx is out of reach",
 			    (unsigned long long)insn->address);
 	}
@@ -342,7 +352,7 @@ static int relocate_riprel(csh cs, const cs_insn *insn, const cs_x86_op *mem, ui
 		if (memcmp(out + k, &want, 4))
 			continue;
 		memcpy(out + k, &nd, 4);
-		if (cs_disasm_iter(cs, &p, &left, &a, check) && check->size == insn->size &&
+		if (cs_lib->disasm_iter(cs, &p, &left, &a, check) && check->size == insn->size &&
 		    check->id == insn->id)
 			for (int i = 0; i < check->detail->x86.op_count; i++)
 				if (check->detail->x86.operands[i].type == X86_OP_MEM &&
@@ -350,7 +360,7 @@ static int relocate_riprel(csh cs, const cs_insn *insn, const cs_x86_op *mem, ui
 				    check->detail->x86.operands[i].mem.disp == new_disp)
 					done = true;
 	}
-	cs_free(check, 1);
+	cs_lib->free(check, 1);
 	if (!done)
 		return fail(err, ENOTSUP, "cannot relocate the rip-relative %s at 0x%llx",
 			    insn->mnemonic, (unsigned long long)insn->address);
@@ -402,11 +412,12 @@ int hook_relocate(const struct hook_plan *plan, uint64_t at, uint8_t *out, size_
 	csh cs;
 	int r = 0;
 
-	if (open_capstone(&cs) < 0)
-		return fail(err, ENOMEM, "cannot start the disassembler");
-	insn = cs_malloc(cs);
+	r = open_capstone(&cs, err);
+	if (r < 0)
+		return r;
+	insn = cs_lib->malloc(cs);
 	while (left && r >= 0) {
-		if (!cs_disasm_iter(cs, &p, &left, &addr, insn)) {
+		if (!cs_lib->disasm_iter(cs, &p, &left, &addr, insn)) {
 			r = fail(err, EINVAL, "cannot decode the displaced instruction at 0x%llx",
 				 (unsigned long long)addr);
 			break;
@@ -419,7 +430,7 @@ int hook_relocate(const struct hook_plan *plan, uint64_t at, uint8_t *out, size_
 		if (r > 0)
 			used += (size_t)r;
 	}
-	cs_free(insn, 1);
-	cs_close(&cs);
+	cs_lib->free(insn, 1);
+	cs_lib->close(&cs);
 	return r < 0 ? r : (int)used;
 }
