@@ -126,9 +126,6 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 	uint64_t start = run % STATS_SAMPLE ? 0 : now_ns();
 	uint64_t r0;
 
-	/* A thread that was between the jump and here when the site was reused. */
-	if (!ret && s->addr != regs->rip)
-		goto out;
 	for (unsigned int i = 0; i < progs->n; i++) {
 		if (progs->p[i].ret != ret)
 			continue;
@@ -141,7 +138,6 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 				   __ATOMIC_RELAXED);
 		__atomic_add_fetch(ret ? &s->ret_samples : &s->samples, 1, __ATOMIC_RELAXED);
 	}
-out:
 	grace__exit(grace);
 }
 
@@ -387,10 +383,9 @@ static int hook_site(struct site *s, const struct proto_attach_fixed *f, uint64_
 	hook__set_return(s->hook, f->kind == PROTO_PROBE_RETURN);
 	/* -EBUSY: several instructions change; the hook waits for the threads to stop. */
 	r = hook__enable(s->hook, 0);
-	if (r < 0 && r != -EBUSY)
+	if (r < 0 && r != -EBUSY) {
 		snprintf(err, HOOK_ERRMSG_SIZE, "cannot patch 0x%llx: %s",
 			 (unsigned long long)addr, strerror(-r));
-	if (r < 0 && r != -EBUSY) {
 		hook__free(s->hook);
 		s->hook = NULL;
 	}

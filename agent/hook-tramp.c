@@ -80,14 +80,20 @@ static void emit4(struct emitter *e, uint32_t v)
 	emit(e, &v, 4);
 }
 
+/* [rsp + off] as ModRM (mod 10, rm SIB) + SIB + disp32, reg in ModRM.reg */
+static void rsp_disp32(struct emitter *e, int reg, uint32_t off)
+{
+	emit1(e, (uint8_t)(0x84 | (reg & 7) << 3));
+	emit1(e, 0x24);
+	emit4(e, off);
+}
+
 /* mov [rsp + off], reg  or  mov reg, [rsp + off] (load) */
 static void mov_rsp_slot(struct emitter *e, int reg, int off, bool load)
 {
 	emit1(e, (uint8_t)(0x48 | ((reg & 8) ? 4 : 0)));
 	emit1(e, load ? 0x8b : 0x89);
-	emit1(e, (uint8_t)(0x84 | (reg & 7) << 3)); /* mod 10, rm = SIB */
-	emit1(e, 0x24);
-	emit4(e, (uint32_t)off);
+	rsp_disp32(e, reg, (uint32_t)off);
 }
 
 static void movabs(struct emitter *e, int reg, uint64_t imm)
@@ -175,14 +181,6 @@ static void probe_vectors(void)
 	vec.size = avx512 ? 32 * 64 + 8 * 8 : avx ? 16 * 32 : 16 * 16;
 }
 
-/* [rsp + off] as ModRM (mod 10, rm SIB) + SIB + disp32, reg in ModRM.reg */
-static void rsp_disp32(struct emitter *e, int reg, uint32_t off)
-{
-	emit1(e, (uint8_t)(0x84 | (reg & 7) << 3));
-	emit1(e, 0x24);
-	emit4(e, off);
-}
-
 /* Moves vector register n to (store) or from [rsp + its slot]. */
 static void move_vector(struct emitter *e, int n, bool store)
 {
@@ -217,34 +215,29 @@ static void move_vector(struct emitter *e, int n, bool store)
 	}
 }
 
-/* rsp = a 64-byte aligned area below it, every vector (and mask) register saved there. */
-static void save_vectors(struct emitter *e)
+/* Every vector (and mask) register to (store) or from the area at rsp. */
+static void move_vectors(struct emitter *e, bool store)
 {
-	static const uint8_t sub_rsp[] = { 0x48, 0x81, 0xec };
-	static const uint8_t and_rsp64[] = { 0x48, 0x83, 0xe4, 0xc0 };
-	static const uint8_t kmovq_store[] = { 0xc4, 0xe1, 0xf8, 0x91 };
+	const uint8_t kmovq[] = { 0xc4, 0xe1, 0xf8, store ? 0x91 : 0x90 };
 
-	emit(e, sub_rsp, sizeof(sub_rsp));
-	emit4(e, vec.size);
-	emit(e, and_rsp64, sizeof(and_rsp64));
 	for (int n = 0; n < (vec.kind == VEC_AVX512 ? 32 : 16); n++)
-		move_vector(e, n, true);
+		move_vector(e, n, store);
 	for (int k = 0; vec.kind == VEC_AVX512 && k < 8; k++) {
-		emit(e, kmovq_store, sizeof(kmovq_store));
+		emit(e, kmovq, sizeof(kmovq));
 		rsp_disp32(e, k, 32 * 64 + 8 * (uint32_t)k);
 	}
 }
 
-static void restore_vectors(struct emitter *e)
+/* rsp = a 64-byte aligned area below it, every vector register saved there. */
+static void save_vectors(struct emitter *e)
 {
-	static const uint8_t kmovq_load[] = { 0xc4, 0xe1, 0xf8, 0x90 };
+	static const uint8_t sub_rsp[] = { 0x48, 0x81, 0xec };
+	static const uint8_t and_rsp64[] = { 0x48, 0x83, 0xe4, 0xc0 };
 
-	for (int n = 0; n < (vec.kind == VEC_AVX512 ? 32 : 16); n++)
-		move_vector(e, n, false);
-	for (int k = 0; vec.kind == VEC_AVX512 && k < 8; k++) {
-		emit(e, kmovq_load, sizeof(kmovq_load));
-		rsp_disp32(e, k, 32 * 64 + 8 * (uint32_t)k);
-	}
+	emit(e, sub_rsp, sizeof(sub_rsp));
+	emit4(e, vec.size);
+	emit(e, and_rsp64, sizeof(and_rsp64));
+	move_vectors(e, true);
 }
 
 /*
@@ -271,7 +264,7 @@ static void call_dispatch(struct emitter *e, uint64_t arg, uint64_t fn)
 	save_vectors(e);
 	movabs(e, RAX, fn);
 	emit(e, call_rax, sizeof(call_rax));
-	restore_vectors(e);
+	move_vectors(e, false);
 	emit(e, mov_rsp_rbx, sizeof(mov_rsp_rbx));
 }
 

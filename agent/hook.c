@@ -273,12 +273,11 @@ int hook__disable(struct hook *h, unsigned int flags)
 		 * it: the kernel serves each call, then our jump (which then does
 		 * nothing) runs the displaced instructions.
 		 */
-		if (flags & HOOK_F_KERNEL_BREAKPOINT)
-			r = text_poke_kernel_breakpoint(h->site.addr, h->site.orig, 1, 0);
-		else if (flags & HOOK_F_STOPPED)
-			r = 0;
-		else
+		if (!(flags & (HOOK_F_KERNEL_BREAKPOINT | HOOK_F_STOPPED)))
 			return -EBUSY;
+		r = (flags & HOOK_F_KERNEL_BREAKPOINT)
+			    ? text_poke_kernel_breakpoint(h->site.addr, h->site.orig, 1, 0)
+			    : 0;
 		if (r == 0 && (flags & HOOK_F_STOPPED))
 			r = text_poke_stopped(p->patch_addr, p->patch_orig, p->patch_len);
 		break;

@@ -576,10 +576,12 @@ static long delta_update(struct agent_run *run, struct agent_map *m,
 	if (flags & BPF_EXIST)
 		return -ENOENT;
 	sl = agent_run_slot(run);
-	buf = sl ? agent_run_alloc(run, m->copy_size) : NULL;
+	if (!sl)
+		return -ENOMEM;
+	mark = sl->used;
+	buf = agent_run_alloc(run, m->copy_size);
 	if (!buf)
 		return -ENOMEM;
-	mark = sl->used - m->copy_size;
 	memset(buf, 0, m->copy_size);
 	memcpy(buf + (m->percpu ? (size_t)agent_run_cpu(run) * m->value_stride : 0), value,
 	       m->value_size);
@@ -612,7 +614,6 @@ void agent_map_flush_deltas(struct agent_map *m)
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != BPFTIMED_DELTA_READY)
 			continue;
 		memcpy(key, s->key, m->key_size);
-		memset(buf, 0, m->copy_size);
 		if (map_lookup(m->fd, key, buf) < 0)
 			memset(buf, 0, m->copy_size);
 		/* per-CPU maps: into the first CPU's value; tools read the sum */
