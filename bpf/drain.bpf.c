@@ -4,8 +4,8 @@
  * daemon loads one per map, with the tool's map as "target"
  * (bpf_map__reuse_fd) and the key and value sizes in .rodata.
  * drain_on_syscall runs at the entry of every bpf() map command (but an
- * agent's), before the kernel reads or changes the map; drain_now is for the daemon
- * (BPF_PROG_TEST_RUN). A delta is taken with an atomic exchange and added
+ * agent's or the daemon's), before the kernel reads or changes the map;
+ * drain_now is for the daemon (BPF_PROG_TEST_RUN). A delta is taken with an atomic exchange and added
  * atomically to the value of the draining CPU (per-CPU maps: the sum over
  * CPUs is what tools read); an element not there yet is created with it.
  */
@@ -30,8 +30,11 @@ struct {
 	__type(value, struct bpftimed_delta_slot);
 } deltas SEC(".maps");
 
-/* Processes with an agent (the daemon's, shared by every drain program): their own map
- * commands (is a key there? create it) need no drain. */
+/*
+ * Processes whose map commands need no drain (the daemon's list, shared by
+ * every drain program): those with an agent (is a key there? create it)
+ * and the daemon itself, which reads no tool's values and deletes none.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);

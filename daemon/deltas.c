@@ -59,6 +59,9 @@ struct deltas *deltas_new(sd_event *event)
 		return NULL;
 	d->agents_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "bpftimed_agents", sizeof(uint32_t),
 				      sizeof(uint8_t), 4096, NULL);
+	/* Our own commands (an agent leaving is a delete) must not make agents forget keys. */
+	if (d->agents_fd >= 0)
+		deltas_agent(d, getpid(), true);
 	if (d->agents_fd < 0 ||
 	    sd_event_add_time_relative(event, &d->timer, CLOCK_MONOTONIC, DELTAS_PERIOD_USEC, 0,
 				       on_timer, d) < 0 ||
@@ -200,48 +203,36 @@ static int qualifies(const struct model *m, uint32_t map_id, const struct bpf_ma
 	return 1;
 }
 
-int deltas_get(struct deltas *d, const struct model *m, uint32_t map_id, char *why,
-	       size_t why_size)
+int deltas_get(struct deltas *d, const struct model *m, int map_fd,
+	       const struct bpf_map_info *info, char *why, size_t why_size)
 {
-	struct bpf_map_info info;
 	struct store *s;
-	int fd, r;
+	int r;
 
 	for (s = d->list; s; s = s->next)
-		if (s->map_id == map_id)
+		if (s->map_id == info->id)
 			return bpf_map__fd(s->skel->maps.deltas);
-	r = map_info(map_id, &info);
-	if (r < 0) {
-		snprintf(why, why_size, "map %u is gone", map_id);
-		return r;
-	}
-	r = qualifies(m, map_id, &info, why, why_size);
+	r = qualifies(m, info->id, info, why, why_size);
 	if (r <= 0)
 		return r < 0 ? r : -EOPNOTSUPP;
 	s = calloc(1, sizeof(*s));
-	fd = bpf_map_get_fd_by_id(map_id);
-	if (!s || fd < 0) {
-		r = fd < 0 ? -errno : -ENOMEM;
-		snprintf(why, why_size, "map %u: %s", map_id, strerror(-r));
-		if (fd >= 0)
-			close(fd);
-		free(s);
-		return r;
+	if (!s) {
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
 	}
-	s->map_id = map_id;
+	s->map_id = info->id;
 	s->skel = drain_bpf__open();
-	r = s->skel ? bpf_map__reuse_fd(s->skel->maps.target, fd) : -errno;
+	r = s->skel ? bpf_map__reuse_fd(s->skel->maps.target, map_fd) : -errno;
 	if (r == 0)
 		r = bpf_map__reuse_fd(s->skel->maps.agents, d->agents_fd);
 	if (r == 0) {
-		s->skel->rodata->value_words = info.value_size / 8;
+		s->skel->rodata->value_words = info->value_size / 8;
 		r = drain_bpf__load(s->skel);
 	}
 	if (r == 0)
 		r = drain_bpf__attach(s->skel);
-	close(fd);
 	if (r < 0) {
-		snprintf(why, why_size, "cannot load the drain program of map %u: %s", map_id,
+		snprintf(why, why_size, "cannot load the drain program of map %u: %s", info->id,
 			 strerror(-r));
 		drain_bpf__destroy(s->skel);
 		free(s);

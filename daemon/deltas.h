@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <linux/bpf.h>
 #include <systemd/sd-event.h>
 
 #include "model.h"
@@ -33,9 +34,10 @@ struct deltas *deltas_new(sd_event *event);
 /* Drains every store, then drops them. */
 void deltas_free(struct deltas *d);
 
-int deltas_get(struct deltas *d, const struct model *m, uint32_t map_id, char *why,
-	       size_t why_size);
-/* Processes with an agent: their own map commands do not drain. */
+/* map_fd and info: the kernel map (the fd stays the caller's). */
+int deltas_get(struct deltas *d, const struct model *m, int map_fd,
+	       const struct bpf_map_info *info, char *why, size_t why_size);
+/* Processes with an agent: their own map commands do not drain (nor do the daemon's). */
 void deltas_agent(struct deltas *d, pid_t pid, bool connected);
 /* Adds every pending delta into its map now. */
 void deltas_drain(struct deltas *d);

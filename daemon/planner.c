@@ -563,7 +563,7 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 			fds[nfds++] = out;
 		} else if (!(info.map_flags & BPF_F_MMAPABLE)) {
 			char why[PLANNER_REASON_LEN];
-			int dfd = deltas_get(p->deltas, p->model, info.id, why, sizeof(why));
+			int dfd = deltas_get(p->deltas, p->model, fd, &info, why, sizeof(why));
 
 			if (dfd >= 0) {
 				maps[i].delta_fd = (uint32_t)nfds + 1;
