@@ -7,7 +7,9 @@
  * peer is root, says HELLO and serves the daemon's requests from its own
  * thread: LOAD (a program with the tool's map fds), ATTACH (a hook on a
  * probe site of a mapped file running that program), DETACH, UNLOAD, BYE.
- * LOAD and ATTACH are answered with DONE or ERROR. When the daemon goes
+ * LOAD and ATTACH are answered with DONE or ERROR. Its probes' hits are
+ * counted in the status page the daemon hands it (STATS, shm/agentstat.h),
+ * where the daemon reads them without asking. When the daemon goes
  * away every hook is taken out (the kernel's breakpoints put back) and
  * every program unloaded, and the agent sleeps until called again.
  *
@@ -22,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,14 +33,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agentstat.h"
 #include "grace.h"
 #include "hook.h"
 #include "prog.h"
 #include "proto.h"
 
 #define MAX_PROGS 256
-#define MAX_ATTACH 1024
-#define MAX_SITES 256
+#define MAX_ATTACH SHM_AGENTSTAT_ATTACH
+#define MAX_SITES SHM_AGENTSTAT_SITES
 #define SITE_PROGS 16
 #define RECV_MAX (PROTO_MAX_MSG)
 
@@ -65,21 +67,14 @@ struct site_progs {
  * One hooked address and the programs that run there. A change is written
  * into the buffer the hook path does not use, published, and waited out
  * (grace.h) before the next one, so readers never see a half-made list.
+ * Its counters are those of the same index in the status page.
  */
 struct site {
 	uint64_t addr;
 	struct hook *hook;
 	struct site_progs buf[2];
 	struct site_progs *live;
-	uint64_t hits, errors; /* hits: calls, counted at the entry */
-	uint64_t returns;      /* runs at the return, where a return probe is */
-	/* One run in STATS_SAMPLE of each kind is timed: their time and how many. */
-	uint64_t sampled_ns, samples, ret_sampled_ns, ret_samples;
 };
-
-#define STATS_SAMPLE 64
-/* Counters go to the daemon whenever the channel was quiet this long. */
-#define STATS_PERIOD_MS 250
 /* How long a change waits for threads still running the old programs. */
 #define GRACE_TIMEOUT_NS 2000000000ULL
 
@@ -105,6 +100,10 @@ static struct {
 	struct loaded progs[MAX_PROGS];
 	struct attachment attach[MAX_ATTACH];
 	struct site sites[MAX_SITES];
+	/* Where the hook path counts: the daemon's page, or our own until it comes. */
+	struct shm_agentstat *stat;
+	bool stat_shared;
+	uint32_t probes;
 	uint8_t *buf;
 } agent = { .lock = PTHREAD_MUTEX_INITIALIZER, .sock = -1 };
 
@@ -121,9 +120,11 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 	unsigned int grace = grace__enter();
 	const struct site_progs *progs = __atomic_load_n(&s->live, __ATOMIC_ACQUIRE);
 	struct agent_probe_info info = { .func_ip = s->addr };
+	struct shm_agentstat_site *c =
+		&__atomic_load_n(&agent.stat, __ATOMIC_RELAXED)->sites[s - agent.sites];
 	/* A call is one hit, at its entry (where a return probe starts too). */
-	uint64_t run = __atomic_fetch_add(ret ? &s->returns : &s->hits, 1, __ATOMIC_RELAXED);
-	uint64_t start = run % STATS_SAMPLE ? 0 : now_ns();
+	uint64_t run = __atomic_fetch_add(ret ? &c->returns : &c->hits, 1, __ATOMIC_RELAXED);
+	uint64_t start = run % SHM_AGENTSTAT_SAMPLE ? 0 : now_ns();
 	uint64_t r0;
 
 	for (unsigned int i = 0; i < progs->n; i++) {
@@ -131,12 +132,12 @@ static void run_site(struct site *s, struct pt_regs *regs, bool ret)
 			continue;
 		info.cookie = progs->p[i].cookie;
 		if (agent_prog__run(progs->p[i].prog, regs, &info, &r0) < 0)
-			__atomic_add_fetch(&s->errors, 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&c->errors, 1, __ATOMIC_RELAXED);
 	}
 	if (start) {
-		__atomic_add_fetch(ret ? &s->ret_sampled_ns : &s->sampled_ns, now_ns() - start,
+		__atomic_add_fetch(ret ? &c->ret_sampled_ns : &c->sampled_ns, now_ns() - start,
 				   __ATOMIC_RELAXED);
-		__atomic_add_fetch(ret ? &s->ret_samples : &s->samples, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(ret ? &c->ret_samples : &c->samples, 1, __ATOMIC_RELAXED);
 	}
 	grace__exit(grace);
 }
@@ -325,10 +326,7 @@ static struct site *get_site(uint64_t addr)
 	free_site->hook = NULL;
 	free_site->buf[0].n = 0;
 	__atomic_store_n(&free_site->live, &free_site->buf[0], __ATOMIC_RELEASE);
-	free_site->hits = free_site->errors = 0;
-	free_site->returns = 0;
-	free_site->sampled_ns = free_site->samples = 0;
-	free_site->ret_sampled_ns = free_site->ret_samples = 0;
+	memset(&agent.stat->sites[free_site - agent.sites], 0, sizeof(agent.stat->sites[0]));
 	__atomic_store_n(&free_site->addr, addr, __ATOMIC_RELEASE);
 	return free_site;
 }
@@ -410,6 +408,18 @@ static int send_stop(const struct attachment *a)
 
 static void detach(struct attachment *a, unsigned int hook_flags);
 
+/* The status page lists each attachment with its site, and how many there are. */
+static void count_attachment(const struct attachment *a, bool in)
+{
+	struct shm_agentstat_attach *e = &agent.stat->attach[a - agent.attach];
+
+	e->site = in ? (uint32_t)(a->site - agent.sites) : 0;
+	__atomic_store_n(&e->id, in ? a->id : 0, __ATOMIC_RELEASE);
+	agent.probes += in ? 1 : -1;
+	agent.stat->probes = agent.probes;
+	agent.stat->state = agent.probes ? SHM_AGENT_SERVING : SHM_AGENT_CONNECTED;
+}
+
 static void handle_attach(const struct proto_msg *m)
 {
 	const struct proto_attach_fixed *f = &m->attach.fixed;
@@ -464,6 +474,7 @@ static void handle_attach(const struct proto_msg *m)
 	site_publish(s, next);
 	a->id = f->attach;
 	a->site = s;
+	count_attachment(a, true);
 	if (s->hook) {
 		if (f->kind == PROTO_PROBE_RETURN)
 			hook__set_return(s->hook, true);
@@ -525,6 +536,7 @@ static void detach(struct attachment *a, unsigned int hook_flags)
 		s->addr = 0;
 	if (a->semaphore)
 		__atomic_sub_fetch(a->semaphore, 1, __ATOMIC_RELAXED);
+	count_attachment(a, false);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -547,6 +559,8 @@ static void unload(struct loaded *lp)
  */
 static void go_dormant(bool flush_deltas)
 {
+	if (agent.stat)
+		agent.stat->state = SHM_AGENT_DORMANT;
 	for (int i = 0; i < MAX_ATTACH; i++)
 		if (agent.attach[i].id)
 			detach(&agent.attach[i], HOOK_F_KERNEL_BREAKPOINT);
@@ -557,6 +571,37 @@ static void go_dormant(bool flush_deltas)
 			agent_prog__flush_deltas(agent.progs[i].prog);
 		unload(&agent.progs[i]);
 	}
+}
+
+/*
+ * The daemon's status page: counting moves there, before any probe is hooked
+ * (STATS comes right after HELLO). A page the hook path may still count
+ * into (a straggler of the leaky kind) stays mapped.
+ */
+static void handle_stats(const struct proto_msg *m, int fd)
+{
+	struct shm_agentstat *page = shm_agentstat__map(fd);
+	int err = errno;
+
+	close(fd);
+	if (!page) {
+		reply_error(m->seq, err, PROTO_STATS, 0,
+			    "cannot map the status page: %s; hits are not counted for the daemon",
+			    strerror(err));
+		return;
+	}
+	if (agent.probes) {
+		shm_agentstat__unmap(page);
+		reply_error(m->seq, EBUSY, PROTO_STATS, 0,
+			    "a status page came with %u probes hooked", agent.probes);
+		return;
+	}
+	if (!agent.leaky)
+		shm_agentstat__unmap(agent.stat);
+	__atomic_store_n(&agent.stat, page, __ATOMIC_RELEASE);
+	agent.stat_shared = true;
+	page->probes = 0;
+	page->state = SHM_AGENT_CONNECTED;
 }
 
 /* The other threads are stopped (or could not be): patch, and answer the ATTACH. */
@@ -603,6 +648,9 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 	case PROTO_STOPPED:
 		handle_stopped(&m->stopped);
 		return;
+	case PROTO_STATS:
+		handle_stats(m, fds[0]);
+		return;
 	case PROTO_DETACH:
 		for (int i = 0; i < MAX_ATTACH; i++)
 			if (agent.attach[i].id == m->id.id)
@@ -637,58 +685,8 @@ static void handle(const struct proto_msg *m, const int *fds, size_t nfds)
 	}
 }
 
-/* The time spent at a site, estimated from its timed runs at entry and return. */
-static uint64_t site_ns(const struct site *s)
-{
-	return (s->samples ? s->sampled_ns / s->samples * s->hits : 0) +
-	       (s->ret_samples ? s->ret_sampled_ns / s->ret_samples * s->returns : 0);
-}
-
-static void send_stats(uint32_t attach, uint64_t hits, uint64_t ns, uint64_t errors)
-{
-	struct proto_msg m = { .type = PROTO_STATS };
-	uint8_t out[128];
-	ssize_t n;
-
-	m.stats = (struct proto_stats_fixed){
-		.attach = attach,
-		.hits = hits,
-		.ns_total = ns,
-		.errors = errors,
-	};
-	n = proto_msg__encode(&m, out, sizeof(out));
-	if (n > 0)
-		proto_send(agent.sock, out, (size_t)n, NULL, 0);
-}
-
-/*
- * Each attachment's calls and the time its site costs per call (entry and
- * return programs together), then the agent's totals.
- */
-static void report_stats(void)
-{
-	uint64_t hits = 0, ns = 0, errors = 0;
-
-	for (int i = 0; i < MAX_ATTACH; i++) {
-		const struct site *s = agent.attach[i].site;
-
-		if (!agent.attach[i].id)
-			continue;
-		send_stats(agent.attach[i].id, s->hits, site_ns(s), s->errors);
-	}
-	for (int i = 0; i < MAX_SITES; i++) {
-		const struct site *s = &agent.sites[i];
-
-		hits += s->hits;
-		ns += site_ns(s);
-		errors += s->errors;
-	}
-	send_stats(0, hits, ns, errors);
-}
-
 static void *serve(void *arg)
 {
-	struct pollfd pfd = { .fd = agent.sock, .events = POLLIN };
 	char err[PROTO_ERRMSG_SIZE];
 	int fds[PROTO_MAX_FDS];
 	bool bye = false;
@@ -697,12 +695,6 @@ static void *serve(void *arg)
 	ssize_t n;
 
 	for (;;) {
-		if (poll(&pfd, 1, STATS_PERIOD_MS) == 0) {
-			pthread_mutex_lock(&agent.lock);
-			report_stats();
-			pthread_mutex_unlock(&agent.lock);
-			continue;
-		}
 		n = proto_recv(agent.sock, agent.buf, RECV_MAX, fds, &nfds);
 		if (n <= 0)
 			break; /* the daemon went away */
@@ -761,9 +753,30 @@ static void after_fork_parent(void)
 	pthread_mutex_unlock(&agent.lock);
 }
 
+/* The child counts for itself: the parent's status page is the parent's. */
+static void own_stat_page(void)
+{
+	void *copy;
+
+	if (!agent.stat_shared)
+		return;
+	copy = mmap(NULL, sizeof(*agent.stat), PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (copy == MAP_FAILED)
+		return;
+	memcpy(copy, agent.stat, sizeof(*agent.stat));
+	if (mremap(copy, sizeof(*agent.stat), sizeof(*agent.stat), MREMAP_MAYMOVE | MREMAP_FIXED,
+		   agent.stat) == MAP_FAILED) {
+		munmap(copy, sizeof(*agent.stat));
+		return;
+	}
+	agent.stat_shared = false;
+}
+
 static void after_fork_child(void)
 {
 	pthread_mutex_init(&agent.lock, NULL);
+	own_stat_page();
 	grace__reset();
 	if (agent.sock >= 0)
 		close(agent.sock);
@@ -808,6 +821,16 @@ int bpftime_agent_main(const char *socket_path)
 			goto out;
 		}
 		agent.buf = p;
+	}
+	if (!agent.stat) {
+		void *p = mmap(NULL, sizeof(*agent.stat), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED) {
+			r = -ENOMEM;
+			goto out;
+		}
+		agent.stat = p;
 	}
 	strcpy(addr.sun_path, socket_path);
 	agent.sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);

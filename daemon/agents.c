@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The agents' socket, their connections and their injection (see agents.h). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -48,6 +49,10 @@ static void agent_drop(struct agents *a, struct agent *g, const char *why)
 		}
 	}
 	log_info("Agent in process %d disconnected: %s.", g->pid, why);
+	if (g->stat) {
+		shm_agentstat__unmap(g->stat);
+		(void)shm_agentstat__unlink(a->stat_dir, g->pid);
+	}
 	sd_event_source_unref(g->source);
 	if (g->fd >= 0)
 		close(g->fd);
@@ -85,6 +90,28 @@ static int send_msg(struct agents *a, struct agent *g, struct proto_msg *m)
 	return r < 0 ? r : 0;
 }
 
+/*
+ * The agent's status page, after our HELLO. Without one the agent still
+ * serves; only its counters are missing, and the log says why.
+ */
+static int send_stat_page(struct agents *a, struct agent *g)
+{
+	struct proto_msg m = { .type = PROTO_STATS };
+	int fd = shm_agentstat__create(a->stat_dir, g->pid, g->uid, g->gid, &g->stat);
+	int r;
+
+	if (fd < 0) {
+		log_warning_errno(fd, "Agent in process %d: cannot make its status page in %s: %m; "
+				      "its probes' hits are not counted.",
+				  g->pid, a->stat_dir);
+		return 0;
+	}
+	m.stats = (struct proto_stats_fixed){ .size = sizeof(*g->stat), .version = 1 };
+	r = agents_send(a, g, &m, &fd, 1);
+	close(fd);
+	return r < 0 ? r : 0;
+}
+
 static void on_message(struct agents *a, struct agent *g, const struct proto_msg *m)
 {
 	struct proto_msg reply = { .type = PROTO_HELLO };
@@ -97,7 +124,7 @@ static void on_message(struct agents *a, struct agent *g, const struct proto_msg
 		reply.hello = (struct proto_hello){ .pid = (uint32_t)getpid(),
 						    .max_msg = PROTO_MAX_MSG };
 		snprintf(reply.hello.version, sizeof(reply.hello.version), "%s", BPFTIMED_VERSION);
-		if (send_msg(a, g, &reply) < 0) {
+		if (send_msg(a, g, &reply) < 0 || send_stat_page(a, g) < 0) {
 			agent_drop(a, g, "cannot answer its HELLO");
 			return;
 		}
@@ -105,16 +132,13 @@ static void on_message(struct agents *a, struct agent *g, const struct proto_msg
 		if (a->ops.ready)
 			a->ops.ready(a->ops.ctx, g);
 		return;
-	case PROTO_STATS:
-		/* attach 0: the agent's totals; otherwise one attachment's. */
-		if (!m->stats.attach) {
-			g->hits = m->stats.hits;
-			g->ns_total = m->stats.ns_total;
-			g->errors = m->stats.errors;
+	case PROTO_ERROR:
+		if (m->error.fixed.ref_type == PROTO_STATS) {
+			log_warning("Agent in process %d refused its status page: %.*s", g->pid,
+				    (int)m->error.fixed.text_len, m->error.text);
 			return;
 		}
 		/* fallthrough */
-	case PROTO_ERROR:
 	case PROTO_DONE:
 	case PROTO_STOP:
 		if (a->ops.message)
@@ -222,7 +246,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		close(c);
 		return log_error_errno(-ENOMEM, "Out of memory.");
 	}
-	*g = (struct agent){ .owner = a, .pid = cred.pid, .uid = cred.uid, .fd = c,
+	*g = (struct agent){ .owner = a, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .fd = c,
 			     .connected_usec = realtime_usec(), .stop_ns = stop_ns };
 	r = sd_event_add_io(a->event, &g->source, c, EPOLLIN, on_agent_io, g);
 	if (r < 0) {
@@ -232,6 +256,24 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	}
 	g->next = a->list;
 	a->list = g;
+	return 0;
+}
+
+/* The status pages' directory, emptied of pages an earlier daemon left. */
+static int make_stat_dir(const char *path)
+{
+	struct dirent *de;
+	DIR *d;
+
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
 	return 0;
 }
 
@@ -259,7 +301,13 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 		/* Agents of every user connect: the directory is searchable by all. */
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 			return log_error_errno(-errno, "Failed to create %s: %m", dir);
+	} else {
+		snprintf(dir, sizeof(dir), "%s", slash ? "" : ".");
 	}
+	snprintf(a->stat_dir, sizeof(a->stat_dir), "%s/agents", dir);
+	r = make_stat_dir(a->stat_dir);
+	if (r < 0)
+		return log_error_errno(r, "Failed to create %s: %m", a->stat_dir);
 	strcpy(addr.sun_path, socket_path);
 	a->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (a->listen_fd < 0)

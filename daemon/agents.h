@@ -9,6 +9,9 @@
  *    /proc/PID/maps; its first message must be a valid HELLO. Every message
  *    is decoded by proto/ with its fds; a malformed one is logged with the
  *    reason and the connection closed, the daemon carries on.
+ *  - Each agent gets a status page (shm/agentstat.h) right after HELLO:
+ *    <socket dir>/agents/<pid>, mode 0600, owned by the agent's uid, read
+ *    here for its counters and removed when the connection ends.
  *  - agents_attach() injects the agent (dlopen, then its entry point with
  *    the socket path) and returns once it is loaded; the agent connects on
  *    its own. agents_detach() asks the agent to drop every probe and go
@@ -24,6 +27,8 @@
 
 #include <systemd/sd-event.h>
 
+#include "agentstat.h"
+
 #define AGENTS_MAX_PENDING 64
 
 struct agents;
@@ -34,7 +39,7 @@ struct proto_msg;
 struct agents_ops {
 	/* The agent said HELLO: requests may go to it. */
 	void (*ready)(void *ctx, struct agent *g);
-	/* A DONE or ERROR about one of our requests, or STATS. */
+	/* A DONE or ERROR about one of our requests, or a STOP. */
 	void (*message)(void *ctx, struct agent *g, const struct proto_msg *m);
 	/* The connection is gone; the agent put the kernel's breakpoints back itself. */
 	void (*gone)(void *ctx, pid_t pid);
@@ -46,6 +51,7 @@ struct agent {
 	struct agents *owner;
 	pid_t pid;
 	uid_t uid;
+	gid_t gid;
 	int fd;
 	sd_event_source *source;
 	uint64_t connected_usec; /* CLOCK_REALTIME */
@@ -53,8 +59,8 @@ struct agent {
 	bool hello;
 	uint32_t caps;
 	char version[16];
-	uint32_t probes;
-	uint64_t hits, ns_total, errors;
+	/* Its status page, NULL when it could not be made (no counters then). */
+	struct shm_agentstat *stat;
 };
 
 struct agents {
@@ -62,6 +68,7 @@ struct agents {
 	int listen_fd;
 	sd_event_source *listen_source;
 	char socket_path[108];
+	char stat_dir[128];
 	char library[4096];
 	struct agent *list;
 	/* Processes injected whose agent has not connected yet. */

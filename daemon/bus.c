@@ -23,7 +23,7 @@
 #define TOOL_SIG "(issuuu)"
 #define PROGRAM_SIG "(iiusssubaub)"
 #define MAP_SIG "(iiussuuuu)"
-#define AGENT_SIG "(iusuttttt)"
+#define AGENT_SIG "(iusuttsuttt)"
 #define ATTACHMENT_FIELDS "issstttstittussuaubsiisstt"
 #define ATTACHMENT_SIG "(" ATTACHMENT_FIELDS ")"
 #define SERVING_SIG "(iiitsisstt)"
@@ -288,14 +288,38 @@ static int check_root(sd_bus_message *call, const char *what, sd_bus_error *erro
 	return 0;
 }
 
+static const char *agent_state_name(uint32_t state)
+{
+	switch (state) {
+	case SHM_AGENT_CONNECTED:
+		return "connected";
+	case SHM_AGENT_SERVING:
+		return "serving";
+	case SHM_AGENT_DORMANT:
+		return "dormant";
+	default:
+		return "unknown";
+	}
+}
+
 static int append_agents(sd_bus_message *reply, const struct agents *a)
 {
 	int r = sd_bus_message_open_container(reply, 'a', AGENT_SIG);
 
-	for (const struct agent *g = a->list; r >= 0 && g; g = g->next)
+	for (const struct agent *g = a->list; r >= 0 && g; g = g->next) {
+		struct shm_agentstat_reading total = { 0 };
+		uint32_t state = SHM_AGENT_CONNECTED, probes = 0;
+
+		if (g->stat) {
+			shm_agentstat__read(g->stat, 0, &total);
+			state = __atomic_load_n(&g->stat->state, __ATOMIC_RELAXED);
+			probes = __atomic_load_n(&g->stat->probes, __ATOMIC_RELAXED);
+		}
 		r = sd_bus_message_append(reply, AGENT_SIG, (int32_t)g->pid, (uint32_t)g->uid,
 					  g->version, g->caps, g->connected_usec, g->stop_ns,
-					  g->hits, g->ns_total, g->errors);
+					  agent_state_name(state), probes, total.hits,
+					  total.hits ? total.ns / total.hits : 0, total.errors);
+	}
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 

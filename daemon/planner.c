@@ -60,7 +60,6 @@ struct plan_serve {
 	bool sent; /* ATTACH sent; the agent serves it once done */
 	enum step step;
 	char reason[PLANNER_REASON_LEN]; /* kept in the kernel in this process, and why */
-	uint64_t hits, ns_total;
 };
 
 #define PROC_MAX_FILES 64
@@ -976,15 +975,6 @@ static void on_message(void *ctx, struct agent *g, const struct proto_msg *m)
 		on_done(p, x, &m->done);
 	else if (m->type == PROTO_ERROR)
 		on_error(p, x, m);
-	else if (m->type == PROTO_STATS) {
-		struct plan_serve *s = serve_by_handle(x, m->stats.attach);
-
-		if (s) {
-			s->hits = m->stats.hits;
-			s->ns_total = m->stats.ns_total;
-		}
-		return;
-	}
 	planner_kick(p);
 }
 
@@ -1103,6 +1093,7 @@ int planner_serving(struct planner *p, pid_t tool, int perf_fd, int link_fd, uin
 		    void (*fn)(void *ctx, const struct planner_serving *s), void *ctx)
 {
 	struct plan_attach *a;
+	struct agent *g;
 	int n = 0;
 
 	*reason = "";
@@ -1129,9 +1120,12 @@ int planner_serving(struct planner *p, pid_t tool, int perf_fd, int link_fd, uin
 			v.where = s->step == STEP_DONE ? PLANNER_AGENT : PLANNER_PENDING;
 		else if (!a->reason[0])
 			v.where = PLANNER_PENDING;
-		if (s) {
-			v.hits = s->hits;
-			v.ns_per_hit = s->hits ? s->ns_total / s->hits : 0;
+		if (s && s->sent && (g = agents_find(p->agents, x->pid)) && g->stat) {
+			struct shm_agentstat_reading r;
+
+			shm_agentstat__read(g->stat, a->handle, &r);
+			v.hits = r.hits;
+			v.ns_per_hit = r.hits ? r.ns / r.hits : 0;
 		}
 		fn(ctx, &v);
 		n++;

@@ -178,8 +178,10 @@ int proto_msg__decode(const void *buf, size_t len, size_t nfds, struct proto_msg
 	if (h.nfds != nfds)
 		return fail(err, "%s: header says %u fds, %zu came with it", type_names[h.type],
 			    h.nfds, nfds);
-	if (nfds && h.type != PROTO_LOAD)
+	if (nfds && h.type != PROTO_LOAD && h.type != PROTO_STATS)
 		return fail(err, "%s carries no fds, %zu came with it", type_names[h.type], nfds);
+	if (h.type == PROTO_STATS && nfds != 1)
+		return fail(err, "STATS carries its page's fd, %zu fds came with it", nfds);
 	left = len - sizeof(h);
 	if (h.fixed_len > left || h.fixed_len < fixed_v1[h.type])
 		return fail(err, "%s: fixed part of %u bytes (at least %zu, %zu remain)",

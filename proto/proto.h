@@ -41,7 +41,7 @@ enum proto_type {
 	PROTO_ATTACH = 3, /* daemon -> agent: run a loaded program at a probe site */
 	PROTO_DETACH = 4, /* daemon -> agent */
 	PROTO_UNLOAD = 5, /* daemon -> agent */
-	PROTO_STATS = 6,  /* agent -> daemon: counters of one attachment */
+	PROTO_STATS = 6,  /* daemon -> agent: where to count (its status page, one fd) */
 	PROTO_ERROR = 7,  /* both ways: a request failed, and why */
 	PROTO_BYE = 8,	  /* both ways: the sender goes away */
 	PROTO_DONE = 9,	  /* agent -> daemon: a LOAD or ATTACH took effect */
@@ -172,12 +172,14 @@ struct proto_stopped_fixed {
 	int32_t err; /* 0: stopped; else the positive errno of why not */
 };
 
+/*
+ * The agent's status page (shm/agentstat.h), sent with the one fd of the
+ * message right after the daemon's HELLO: the agent counts its probes'
+ * hits there and the daemon reads them without asking.
+ */
 struct proto_stats_fixed {
-	uint32_t attach; /* 0: the totals of the whole agent */
-	uint32_t reserved;
-	uint64_t hits;
-	uint64_t ns_total;
-	uint64_t errors;
+	uint32_t size;	  /* of the page */
+	uint32_t version; /* of its layout */
 };
 
 struct proto_error_fixed {

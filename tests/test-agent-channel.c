@@ -26,6 +26,7 @@
 #include <criterion/criterion.h>
 
 #include "agent-test.h"
+#include "agentstat.h"
 #include "proto.h"
 #include "stopper.h"
 
@@ -81,31 +82,14 @@ static void send_msg(int conn, struct proto_msg *m, const int *fds, size_t nfds)
 	cr_assert_eq(proto_send(conn, buf, (size_t)n, fds, nfds), 0);
 }
 
-/*
- * The agent's next message other than its periodic STATS, within
- * timeout_ms: its length, -EAGAIN when none came, or -errno.
- */
+/* The agent's next message within timeout_ms: its length, -EAGAIN when none came, or -errno. */
 static ssize_t recv_reply(int conn, int *fds, size_t *nfds, int timeout_ms)
 {
 	struct pollfd p = { .fd = conn, .events = POLLIN };
-	struct timespec t0, t;
-	struct proto_hdr h;
-	ssize_t n;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		int left;
-
-		clock_gettime(CLOCK_MONOTONIC, &t);
-		left = timeout_ms - (int)((t.tv_sec - t0.tv_sec) * 1000 +
-					  (t.tv_nsec - t0.tv_nsec) / 1000000);
-		if (left <= 0 || poll(&p, 1, left) == 0)
-			return -EAGAIN;
-		n = proto_recv(conn, buf, sizeof(buf), fds, nfds);
-		memcpy(&h, buf, sizeof(h));
-		if (n < (ssize_t)sizeof(h) || h.type != PROTO_STATS)
-			return n;
-	}
+	if (poll(&p, 1, timeout_ms) == 0)
+		return -EAGAIN;
+	return proto_recv(conn, buf, sizeof(buf), fds, nfds);
 }
 
 /* The agent answers only when something went wrong: nothing within 300 ms is success. */
@@ -265,21 +249,64 @@ static void send_id(struct channel *c, enum proto_type type, uint32_t seq, uint3
 	send_msg(c->conn, &m, NULL, 0);
 }
 
+/* STATS: the agent's status page, made as the daemon makes it, in dir. */
+static struct shm_agentstat *send_stat_page(struct channel *c, const char *dir)
+{
+	struct proto_msg m = { .type = PROTO_STATS, .seq = 1, .nfds = 1 };
+	struct shm_agentstat *page;
+	struct stat st;
+	char path[128];
+	int fd;
+
+	cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+	fd = shm_agentstat__create(dir, c->t.pid, 65534, 65534, &page);
+	cr_assert_geq(fd, 0, "cannot make the status page: %s", strerror(-fd));
+	snprintf(path, sizeof(path), "%s/%d", dir, c->t.pid);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0600, "status page mode %o", st.st_mode & 07777);
+	cr_expect_eq(st.st_uid, 65534, "status page owned by %u", st.st_uid);
+	m.stats = (struct proto_stats_fixed){ .size = sizeof(*page), .version = 1 };
+	send_msg(c->conn, &m, &fd, 1);
+	close(fd);
+	return page;
+}
+
+static uint32_t page_state(const struct shm_agentstat *page)
+{
+	return __atomic_load_n(&page->state, __ATOMIC_RELAXED);
+}
+
 Test(agent_channel, load_attach_count_detach, .timeout = 60)
 {
+	struct shm_agentstat_reading r;
+	struct shm_agentstat *page;
+	char dir[64];
 	struct channel c;
 	unsigned int sem;
 
 	channel_open(&c);
+	snprintf(dir, sizeof(dir), "/tmp/bpftime-channel-%d.stat", getpid());
+	page = send_stat_page(&c, dir);
+	expect_no_error(c.conn, "STATS");
 	send_load(&c, 1, 1);
 	expect_no_error(c.conn, "LOAD");
 	send_attach(&c, 2, 7, 1);
 	expect_no_error(c.conn, "ATTACH");
+	cr_expect_eq(page->probes, 1);
+	cr_expect_eq(page_state(page), SHM_AGENT_SERVING);
 
 	cr_assert_eq(call_target(&c.t, 100000, &sem), 100000);
 	cr_expect_eq(array_count(c.map_fd), 100000, "the agent counted %llu of 100000 calls",
 		     (unsigned long long)array_count(c.map_fd));
 	cr_expect_eq(sem, 1, "USDT semaphore while attached: %u", sem);
+	/* What the daemon reads without asking: every call, and what they cost. */
+	shm_agentstat__read(page, 7, &r);
+	cr_expect_eq(r.hits, 100000, "status page: %llu hits of attachment 7",
+		     (unsigned long long)r.hits);
+	cr_expect_gt(r.ns, 0);
+	cr_expect_eq(r.errors, 0);
+	shm_agentstat__read(page, 0, &r);
+	cr_expect_eq(r.hits, 100000, "status page: %llu hits in all", (unsigned long long)r.hits);
 
 	/* DETACH: the calls go uncounted again. */
 	send_id(&c, PROTO_DETACH, 3, 7);
@@ -287,9 +314,53 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	cr_assert_eq(call_target(&c.t, 5000, &sem), 5000);
 	cr_expect_eq(array_count(c.map_fd), 100000);
 	cr_expect_eq(sem, 0, "USDT semaphore after detach: %u", sem);
+	cr_expect_eq(page->probes, 0);
+	cr_expect_eq(page_state(page), SHM_AGENT_CONNECTED);
+	shm_agentstat__read(page, 7, &r);
+	cr_expect_eq(r.hits, 0, "a detached attachment still listed");
 
 	send_id(&c, PROTO_BYE, 4, 0);
 	cr_assert_eq(call_target(&c.t, 10, &sem), 10, "the target runs on after BYE");
+	for (int i = 0; i < 500 && page_state(page) != SHM_AGENT_DORMANT; i++)
+		usleep(10000);
+	cr_expect_eq(page_state(page), SHM_AGENT_DORMANT);
+	channel_close(&c);
+	shm_agentstat__unmap(page);
+	cr_expect_eq(shm_agentstat__unlink(dir, c.t.pid), 0);
+	rmdir(dir);
+}
+
+/* A status page that is not one is refused with the reason; the agent serves on. */
+Test(agent_channel, refuses_a_bad_status_page, .timeout = 60)
+{
+	struct proto_msg m = { .type = PROTO_STATS, .seq = 1, .nfds = 1 };
+	char err[PROTO_ERRMSG_SIZE];
+	struct proto_msg reply;
+	int fds[PROTO_MAX_FDS];
+	struct channel c;
+	unsigned int sem;
+	size_t nfds;
+	ssize_t n;
+	int fd;
+
+	channel_open(&c);
+	fd = open("/dev/null", O_RDWR);
+	m.stats = (struct proto_stats_fixed){ .size = sizeof(struct shm_agentstat), .version = 1 };
+	send_msg(c.conn, &m, &fd, 1);
+	close(fd);
+	n = recv_reply(c.conn, fds, &nfds, 5000);
+	cr_assert_gt(n, 0);
+	cr_assert_eq(proto_msg__decode(buf, (size_t)n, nfds, &reply, err), 0, "%s", err);
+	cr_assert_eq(reply.type, PROTO_ERROR);
+	cr_expect_eq(reply.error.fixed.ref_type, PROTO_STATS);
+	cr_expect(memmem(reply.error.text, reply.error.fixed.text_len, "status page", 11));
+	send_load(&c, 1, 1);
+	expect_no_error(c.conn, "LOAD");
+	send_attach(&c, 2, 7, 1);
+	expect_no_error(c.conn, "ATTACH");
+	cr_assert_eq(call_target(&c.t, 1000, &sem), 1000);
+	cr_expect_eq(array_count(c.map_fd), 1000);
+	send_id(&c, PROTO_BYE, 4, 0);
 	channel_close(&c);
 }
 

@@ -119,10 +119,28 @@ Test(proto, every_type_round_trips, .timeout = 10)
 		if (t == PROTO_STOP)
 			in.stop = (struct proto_stop_fixed){ .attach = 4, .tid = 9, .lo = 0x1001,
 							     .hi = 0x1006 };
+		if (t == PROTO_STATS) {
+			in.nfds = 1;
+			in.stats = (struct proto_stats_fixed){ .size = 4096, .version = 1 };
+		}
 		n = encode(&in);
-		cr_expect_eq(proto_msg__decode(buf, n, 0, &out, err), 0, "type %d: %s", t, err);
+		cr_expect_eq(proto_msg__decode(buf, n, in.nfds, &out, err), 0, "type %d: %s", t,
+			     err);
 		cr_expect_eq(out.type, t);
+		if (t == PROTO_STATS)
+			cr_expect_eq(out.stats.size, 4096);
 	}
+}
+
+Test(proto, stats_carries_exactly_its_page, .timeout = 10)
+{
+	struct proto_msg m = { .type = PROTO_STATS, .seq = 3, .nfds = 1 };
+	size_t n = encode(&m);
+
+	hdr()->nfds = 0;
+	refused(n, 0, "STATS carries its page's fd, 0 fds came");
+	hdr()->nfds = 2;
+	refused(n, 2, "STATS carries its page's fd, 2 fds came");
 }
 
 Test(proto, header_checks, .timeout = 10)

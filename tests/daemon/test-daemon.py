@@ -56,7 +56,8 @@ TESTS = [
     "bpftrace and funclatency at once: all listed, distinct pids, fields right",
     "bpftrace and funclatency at once: after bpftrace exits only funclatency's remain",
     "bpftimectl attach: the agent is injected into a running process and listed",
-    "bpftimectl detach: the agent leaves the list and sleeps; attach again wakes it",
+    "the agent's status page: mode 0600, owned by the target's uid, its pid inside",
+    "bpftimectl detach: the agent leaves the list, its page is removed; attach again wakes it",
     "bpftimectl attach of a process that does not exist: a clear error",
     "daemon side: 10,000 random and 1,000 mutated messages, each refused and logged "
     "(or a valid HELLO answered), daemon up",
@@ -975,6 +976,12 @@ def library_mapped(env, pid):
         return env.agent_library in f.read()
 
 
+def page_pid(path):
+    """The pid a status page (shm/agentstat.h) says it belongs to."""
+    with open(path, "rb") as f:
+        return struct.unpack_from("<i", f.read(16), 12)[0]
+
+
 def scenario_agents(tap, env):
     target = env.start_target()
     time.sleep(0.2)
@@ -990,11 +997,22 @@ def scenario_agents(tap, env):
             raise Fail(f"after attach: agents {env.listing('agents')}, library mapped: "
                        f"{library_mapped(env, target.pid)}\n" + env.log_text())
         a = agents[0]
-        if a["uid"] != os.getuid() or not a["version"] or not a["stop_ns"]:
+        if (a["uid"] != os.getuid() or not a["version"] or not a["stop_ns"]
+                or a["state"] != "connected" or a["probes"] != 0):
             raise Fail(f"agent fields: {json.dumps(a)}")
         tap.ok(f"agent listed: {json.dumps(a)}; the injection stopped the target "
                f"{a['stop_ns'] / 1e6:.2f} ms")
     except Fail as e:
+        tap.not_ok(str(e))
+    page = os.path.join(env.tmp, "agents", str(target.pid))
+    try:
+        st = os.stat(page)
+        if st.st_mode & 0o7777 != 0o600 or st.st_uid != os.stat(f"/proc/{target.pid}").st_uid:
+            raise Fail(f"status page {page}: mode {st.st_mode & 0o7777:o}, uid {st.st_uid}")
+        if st.st_size == 0 or page_pid(page) != target.pid:
+            raise Fail(f"status page {page}: {st.st_size} bytes, pid {page_pid(page)}")
+        tap.ok(f"status page {page}: mode 0600, owned by the target's uid, {st.st_size} bytes")
+    except (Fail, OSError) as e:
         tap.not_ok(str(e))
     try:
         rc, out = env.ctl("detach", str(target.pid))
@@ -1002,6 +1020,8 @@ def scenario_agents(tap, env):
             raise Fail(f"bpftimectl detach {target.pid} exited {rc}: {out}")
         if agent_listed(env, target.pid):
             raise Fail("still listed after detach")
+        if os.path.exists(page):
+            raise Fail(f"the status page {page} outlived the agent")
         if target.poll() is not None:
             raise Fail(f"the target exited ({target.returncode}) after detach")
         rc, out = env.ctl("attach", str(target.pid))
@@ -1010,7 +1030,8 @@ def scenario_agents(tap, env):
             time.sleep(POLL)
         if rc != 0 or not agent_listed(env, target.pid):
             raise Fail(f"attach again: exit {rc} {out}; agents {env.listing('agents')}")
-        tap.ok("detached, gone from the list, target alive; attached again and listed")
+        tap.ok("detached, gone from the list and its status page, target alive; "
+               "attached again and listed")
     except Fail as e:
         tap.not_ok(str(e))
     try:
@@ -1185,7 +1206,7 @@ def main(argv):
             (1, lambda: scenario_sigkill(tap, env, offsets)),
             (2, lambda: scenario_probe_many(tap, env, offsets)),
             (2, lambda: scenario_two_tools(tap, env, offsets, target)),
-            (3, lambda: scenario_agents(tap, env)),
+            (4, lambda: scenario_agents(tap, env)),
             (1, lambda: scenario_daemon_garbage(tap, env)),
             (1, lambda: scenario_agent_garbage(tap, env)),
         ]

@@ -453,6 +453,14 @@ class Suite:
                 continue
             raise Fail(f"after the calls: {describe_serving(rows)}\n" + self.log_excerpt())
 
+    def check_agent_counters(self, pid, rows):
+        """What `bpftimectl list agents` reads from the agent's status page."""
+        agents = [a for a in self.env.listing("agents") if a["pid"] == pid]
+        if (not agents or agents[0]["state"] != "serving" or agents[0]["probes"] < 1
+                or agents[0]["hits"] < max(r["hits"] for r in rows)):
+            raise Fail(f"agent of pid {pid} listed as {agents}; serving "
+                       f"{describe_serving(rows)}")
+
     def check_agents(self, pid, offload):
         """Our agent only where we offload; another bpftimed's in a target spoils the run."""
         try:
@@ -493,6 +501,8 @@ class Suite:
         if offload:
             serving = self.wait_hits(tool, target.pid, done[target.pid][0])
             self.check_served(serving, where)
+            if where == "agent":
+                self.check_agent_counters(target.pid, serving)
         self.check_agents(target.pid, offload)
         rc = target.finish()
         run = Run(offload, target.pid, done, target.seconds, serving, self.log, t_served)

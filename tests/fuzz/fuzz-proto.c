@@ -125,8 +125,8 @@ static int write_seeds(const char *dir)
 	r |= write_seed(dir, "detach", &m);
 	m.type = PROTO_UNLOAD;
 	r |= write_seed(dir, "unload", &m);
-	m = (struct proto_msg){ .type = PROTO_STATS, .seq = 5,
-				.stats = { .attach = 1, .hits = 1000, .ns_total = 12000 } };
+	m = (struct proto_msg){ .type = PROTO_STATS, .seq = 5, .nfds = 1,
+				.stats = { .size = 24640, .version = 1 } };
 	r |= write_seed(dir, "stats", &m);
 	m = (struct proto_msg){ .type = PROTO_ERROR, .seq = 6 };
 	m.error.fixed = (struct proto_error_fixed){ .err = 95, .ref_type = PROTO_LOAD, .ref_id = 1,

@@ -60,11 +60,12 @@ static const struct listing listings[] = {
 		{ "value_size", 'u', "VALUE" }, { "max_entries", 'u', "ENTRIES" },
 		{ "flags", 'u', "FLAGS" },
 	} },
-	{ "agents", "ListAgents", "iusuttttt", {
+	{ "agents", "ListAgents", "iusuttsuttt", {
 		{ "pid", 'i', "PID" }, { "uid", 'u', "UID" }, { "version", 's', "VERSION" },
 		{ "caps", 'u', NULL }, { "connected_usec", 't', "SINCE(us)" },
-		{ "stop_ns", 't', "STOP(ns)" }, { "hits", 't', "HITS" },
-		{ "ns_total", 't', "NS" }, { "errors", 't', "ERRORS" },
+		{ "stop_ns", 't', "STOP(ns)" }, { "state", 's', "STATE" },
+		{ "probes", 'u', "PROBES" }, { "hits", 't', "HITS" },
+		{ "ns_per_hit", 't', "NS/HIT" }, { "errors", 't', "ERRORS" },
 	} },
 	{ "attachments", "ListAttachments", "issstttstittussuaubsiisstt", {
 		{ "pid", 'i', "PID" }, { "comm", 's', "COMM" }, { "kind", 's', "KIND" },
