@@ -337,7 +337,7 @@ static int session(pid_t pid, inject_op op, const void *arg, struct inject_resul
 {
 	struct sched_param fifo = { .sched_priority = 1 }, self_param;
 	struct target *t = calloc(1, sizeof(*t));
-	uint64_t ret = 0, t0 = 0;
+	uint64_t ret = 0, t0 = 0, t1;
 	bool self_boosted = false;
 	int r, r2, self_policy;
 	char mem[64];
@@ -367,6 +367,8 @@ static int session(pid_t pid, inject_op op, const void *arg, struct inject_resul
 	if (r == 0)
 		r = op(t, arg, &ret);
 	r2 = release(t);
+	/* The target goes on from here: our own return to normal priority may wait for a CPU. */
+	t1 = now_ns();
 	if (self_boosted)
 		sched_setscheduler(0, self_policy, &self_param);
 	if (r == 0 && r2 < 0)
@@ -374,7 +376,7 @@ static int session(pid_t pid, inject_op op, const void *arg, struct inject_resul
 	if (res) {
 		res->handle = ret;
 		res->tid = t->tid;
-		res->stop_ns = t0 ? now_ns() - t0 : 0;
+		res->stop_ns = t0 ? t1 - t0 : 0;
 	}
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
