@@ -381,7 +381,7 @@ void agents_stop(struct agents *a)
 	}
 }
 
-int agents_attach(struct agents *a, pid_t pid, char *err, size_t err_size)
+int agents_attach(struct agents *a, pid_t pid, bool just_execd, char *err, size_t err_size)
 {
 	char ierr[INJECT_ERRMSG_SIZE];
 	struct inject_result res;
@@ -400,15 +400,16 @@ int agents_attach(struct agents *a, pid_t pid, char *err, size_t err_size)
 	}
 	/* Pending before the call: the agent may connect before we return. */
 	a->pending[slot] = pid;
-	r = inject_library_call(pid, a->library, AGENT_ENTRY, a->socket_path, &res, ierr);
+	r = inject_library_call(pid, a->library, AGENT_ENTRY, a->socket_path,
+				just_execd ? INJECT_AT_ENTRY : 0, &res, ierr);
 	if (r < 0) {
 		a->pending[slot] = 0;
 		snprintf(err, err_size, "%s", ierr);
 		return r;
 	}
 	a->stop_ns[slot] = res.stop_ns;
-	log_info("Injected the agent into process %d (thread %d stopped %.2f ms).", pid, res.tid,
-		 res.stop_ns / 1e6);
+	log_info("Injected the agent into process %d%s (thread %d stopped %.2f ms).", pid,
+		 res.at_entry ? " at its entry point" : "", res.tid, res.stop_ns / 1e6);
 	return 0;
 }
 

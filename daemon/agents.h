@@ -82,7 +82,8 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 		 const char *library, const struct agents_ops *ops);
 void agents_stop(struct agents *a);
 
-int agents_attach(struct agents *a, pid_t pid, char *err, size_t err_size);
+/* just_execd: the process may still be in its loader (inject.h, INJECT_AT_ENTRY). */
+int agents_attach(struct agents *a, pid_t pid, bool just_execd, char *err, size_t err_size);
 int agents_detach(struct agents *a, pid_t pid, char *err, size_t err_size);
 struct agent *agents_find(struct agents *a, pid_t pid);
 /* Sends one request with its fds (not closed here); returns its seq or -errno. */

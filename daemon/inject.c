@@ -40,6 +40,9 @@ struct target {
 	int policy;
 	struct sched_param param;
 	bool boosted;
+	/* How long it ran to its entry point between two stops (INJECT_AT_ENTRY). */
+	uint64_t ran_ns;
+	bool at_entry;
 	char *err;
 };
 
@@ -198,10 +201,13 @@ static pid_t choose_thread(pid_t pid)
 	return best;
 }
 
-/* Waits for the next stop of the thread; signals other than `expect` are kept for later. */
-static int wait_stop(struct target *t, int expect, int *status)
+/*
+ * Waits up to timeout_ms for the next stop of the thread; signals other
+ * than `expect` are kept for later.
+ */
+static int wait_stop_within(struct target *t, int expect, int *status, int timeout_ms)
 {
-	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_MS * 1000000ULL;
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
 	pid_t w;
 
 	for (;;) {
@@ -211,7 +217,7 @@ static int wait_stop(struct target *t, int expect, int *status)
 		if (w == 0) {
 			if (now_ns() > deadline)
 				return fail(t, ETIMEDOUT, "thread %d did not stop within %d ms",
-					    t->tid, CALL_TIMEOUT_MS);
+					    t->tid, timeout_ms);
 			usleep(50);
 			continue;
 		}
@@ -228,6 +234,11 @@ static int wait_stop(struct target *t, int expect, int *status)
 		if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
 			return fail(t, errno, "resuming thread %d: %m", t->tid);
 	}
+}
+
+static int wait_stop(struct target *t, int expect, int *status)
+{
+	return wait_stop_within(t, expect, status, CALL_TIMEOUT_MS);
 }
 
 static int mem_write(struct target *t, uint64_t addr, const void *buf, size_t len)
@@ -279,6 +290,147 @@ static int remote_call(struct target *t, uint64_t fn, uint64_t a0, uint64_t a1, 
 	return 0;
 }
 
+/* What release() puts back. */
+static int save_state(struct target *t)
+{
+	t->xstate_iov = (struct iovec){ .iov_base = t->xstate, .iov_len = sizeof(t->xstate) };
+	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0 ||
+	    ptrace(PTRACE_GETREGSET, t->tid, NT_X86_XSTATE, &t->xstate_iov) < 0 ||
+	    ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask) < 0)
+		return fail(t, errno, "cannot save the state of thread %d: %m", t->tid);
+	return 0;
+}
+
+/* The program's entry point, from the auxiliary vector the kernel gave it. */
+static int entry_point(struct target *t, uint64_t *entry)
+{
+	uint64_t av[2];
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", t->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return fail(t, errno, "cannot read %s: %m", path);
+	*entry = 0;
+	while (!*entry && fread(av, sizeof(av), 1, f) == 1 && av[0] != AT_NULL)
+		if (av[0] == AT_ENTRY)
+			*entry = av[1];
+	fclose(f);
+	return *entry ? 0 : fail(t, ENOENT, "process %d has no entry point in its auxv", t->pid);
+}
+
+/* Where the kernel left the stack at exec (argc), from field 28 of /proc/PID/stat. */
+static int start_stack(struct target *t, uint64_t *sp)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", t->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return fail(t, errno, "cannot read %s: %m", path);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* comm may hold spaces and parentheses: fields count from the last ')'. */
+	p = strrchr(buf, ')');
+	for (int field = 3; p && field <= 28; field++) {
+		p = strchr(p + 1, ' ');
+		if (p && field == 28)
+			v = strtoull(p + 1, NULL, 10);
+	}
+	if (!v)
+		return fail(t, EIO, "no start of stack in %s", path);
+	*sp = v;
+	return 0;
+}
+
+/*
+ * Whether the program's _start has run: glibc's (x86-64 start.S) aligns
+ * the stack at argc, pushes %rax and %rsp and calls __libc_start_main
+ * through the GOT, whose frame stays under main() for good. So the word
+ * 24 bytes under argc returns just after an `ff 15` call a few bytes past
+ * the entry point, and the one 16 bytes under holds its own address + 8.
+ */
+static bool past_entry(struct target *t, uint64_t entry, uint64_t sp)
+{
+	uint64_t w[2];
+	uint8_t call[2];
+
+	if (pread(t->mem_fd, w, sizeof(w), (off_t)(sp - 24)) != sizeof(w))
+		return false;
+	if (w[0] <= entry + 6 || w[0] > entry + 64 || w[1] != sp - 8)
+		return false;
+	return pread(t->mem_fd, call, sizeof(call), (off_t)(w[0] - 6)) == sizeof(call) &&
+	       call[0] == 0xff && call[1] == 0x15;
+}
+
+/*
+ * The seized main thread of a process that just exec'd, run on to its
+ * entry point (inject.h); the state saved is then that of the entry point.
+ * Past it already (glibc's _start has run): left where it stands.
+ */
+static int run_to_entry(struct target *t)
+{
+	uint8_t orig, trap = 0xcc;
+	uint64_t entry, sp, ran;
+	int status, r, r2;
+
+	r = entry_point(t, &entry);
+	if (r == 0)
+		r = start_stack(t, &sp);
+	if (r < 0)
+		return r;
+	if (t->regs.rip == entry) {
+		t->at_entry = true;
+		return 0;
+	}
+	if (past_entry(t, entry, sp))
+		return 0;
+	if (pread(t->mem_fd, &orig, 1, (off_t)entry) != 1)
+		return fail(t, errno ? errno : EIO, "cannot read the entry point of process %d: %m",
+			    t->pid);
+	r = mem_write(t, entry, &trap, 1);
+	if (r < 0)
+		return r;
+	ran = now_ns();
+	if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
+		r = fail(t, errno, "resuming thread %d: %m", t->tid);
+	else
+		r = wait_stop_within(t, SIGTRAP, &status, INJECT_ENTRY_WAIT_MS);
+	if (r == -ETIMEDOUT) {
+		/* Stop it where it is, and give up for now. */
+		r = ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0
+			    ? fail(t, errno, "cannot interrupt thread %d: %m", t->tid)
+			    : wait_stop(t, SIGTRAP, &status);
+		if (r == 0)
+			r = -ETIMEDOUT;
+	}
+	t->ran_ns = now_ns() - ran;
+	/* Out again whatever happened: running into it later would kill the process. */
+	r2 = mem_write(t, entry, &orig, 1);
+	if (r < 0 && r != -ETIMEDOUT)
+		return r;
+	if (r2 < 0)
+		return r2;
+	/* Stopped again, wherever: that is the state to put back. */
+	r2 = save_state(t);
+	if (r2 < 0)
+		return r2;
+	if (r == 0 && t->regs.rip == entry + 1) {
+		t->regs.rip = entry;
+		t->at_entry = true;
+		return 0;
+	}
+	return fail(t, EAGAIN,
+		    "process %d did not reach its entry point within %d ms (still in its loader "
+		    "or its libraries' constructors); not injected yet",
+		    t->pid, INJECT_ENTRY_WAIT_MS);
+}
+
 static int seize(struct target *t)
 {
 	int status, r;
@@ -299,14 +451,7 @@ static int seize(struct target *t)
 	if (ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0)
 		return fail(t, errno, "cannot interrupt thread %d: %m", t->tid);
 	r = wait_stop(t, SIGTRAP, &status);
-	if (r < 0)
-		return r;
-	t->xstate_iov = (struct iovec){ .iov_base = t->xstate, .iov_len = sizeof(t->xstate) };
-	if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0 ||
-	    ptrace(PTRACE_GETREGSET, t->tid, NT_X86_XSTATE, &t->xstate_iov) < 0 ||
-	    ptrace(PTRACE_GETSIGMASK, t->tid, sizeof(t->sigmask), &t->sigmask) < 0)
-		return fail(t, errno, "cannot save the state of thread %d: %m", t->tid);
-	return 0;
+	return r < 0 ? r : save_state(t);
 }
 
 /* Everything as it was, and the thread on its way. */
@@ -332,8 +477,8 @@ static int release(struct target *t)
 /* What to do with the seized thread: the remote calls of one operation. */
 typedef int (*inject_op)(struct target *t, const void *arg, uint64_t *ret);
 
-static int session(pid_t pid, inject_op op, const void *arg, struct inject_result *res,
-		   char err[INJECT_ERRMSG_SIZE])
+static int session(pid_t pid, unsigned int flags, inject_op op, const void *arg,
+		   struct inject_result *res, char err[INJECT_ERRMSG_SIZE])
 {
 	struct sched_param fifo = { .sched_priority = 1 }, self_param;
 	struct target *t = calloc(1, sizeof(*t));
@@ -348,14 +493,15 @@ static int session(pid_t pid, inject_op op, const void *arg, struct inject_resul
 	}
 	*t = (struct target){ .pid = pid, .mem_fd = -1, .err = err };
 	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
-	r = find_libc_functions(t);
+	/* Just exec'd: libc comes with the loader's work, on the way to the entry point. */
+	r = flags & INJECT_AT_ENTRY ? 0 : find_libc_functions(t);
 	if (r == 0) {
 		t->mem_fd = open(mem, O_RDWR | O_CLOEXEC);
 		if (t->mem_fd < 0)
 			r = fail(t, errno, "cannot open %s: %m", mem);
 	}
 	if (r == 0) {
-		t->tid = choose_thread(pid);
+		t->tid = flags & INJECT_AT_ENTRY ? pid : choose_thread(pid);
 		/* We too must not wait for a CPU while the target waits for us. */
 		self_policy = sched_getscheduler(0);
 		if (self_policy >= 0 && sched_getparam(0, &self_param) == 0 &&
@@ -364,6 +510,10 @@ static int session(pid_t pid, inject_op op, const void *arg, struct inject_resul
 		t0 = now_ns();
 		r = seize(t);
 	}
+	if (r == 0 && (flags & INJECT_AT_ENTRY))
+		r = run_to_entry(t);
+	if (r == 0 && (flags & INJECT_AT_ENTRY))
+		r = find_libc_functions(t);
 	if (r == 0)
 		r = op(t, arg, &ret);
 	r2 = release(t);
@@ -376,7 +526,8 @@ static int session(pid_t pid, inject_op op, const void *arg, struct inject_resul
 	if (res) {
 		res->handle = ret;
 		res->tid = t->tid;
-		res->stop_ns = t0 ? t1 - t0 : 0;
+		res->stop_ns = t0 ? t1 - t0 - t->ran_ns : 0;
+		res->at_entry = t->at_entry;
 	}
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);
@@ -484,19 +635,20 @@ static int do_dlclose(struct target *t, const void *arg, uint64_t *ret)
 int inject_library(pid_t pid, const char *path, struct inject_result *res,
 		   char err[INJECT_ERRMSG_SIZE])
 {
-	return session(pid, do_dlopen, path, res, err);
+	return session(pid, 0, do_dlopen, path, res, err);
 }
 
 int inject_library_call(pid_t pid, const char *path, const char *entry, const char *arg,
-			struct inject_result *res, char err[INJECT_ERRMSG_SIZE])
+			unsigned int flags, struct inject_result *res,
+			char err[INJECT_ERRMSG_SIZE])
 {
 	struct open_call c = { .path = path, .entry = entry, .arg = arg };
 
-	return session(pid, do_dlopen_call, &c, res, err);
+	return session(pid, flags, do_dlopen_call, &c, res, err);
 }
 
 int inject_unload(pid_t pid, uint64_t handle, struct inject_result *res,
 		  char err[INJECT_ERRMSG_SIZE])
 {
-	return session(pid, do_dlclose, &handle, res, err);
+	return session(pid, 0, do_dlclose, &handle, res, err);
 }

@@ -237,6 +237,8 @@ static int on_monitor_event(void *ctx, const struct monitor_hdr *ev, size_t size
 	if (r < 0)
 		log_warning_errno(r, "Failed to apply %s record of %s[%u]: %m",
 				  monitor_event_type_name(ev->type), ev->comm, ev->pid);
+	else if (ev->type == MONITOR_EV_EXEC && m->planner)
+		planner_exec(m->planner, (pid_t)ev->pid);
 	return 0;
 }
 

@@ -23,6 +23,8 @@
 #define HELPER_TRACE_VPRINTK 177
 /* Threads stopped for an agent's patch go on after this, answer or not. */
 #define HOLD_MAX_USEC 1000000
+/* A newcomer is looked at this close to InjectDelaySec= after its exec (sd-event's default: 250 ms). */
+#define NEWCOMER_ACCURACY_USEC 1000
 
 /* One uprobe attachment of a tool, as the planner follows it. */
 struct plan_attach {
@@ -68,6 +70,8 @@ struct plan_proc {
 	struct plan_proc *next;
 	pid_t pid;
 	uint64_t age_usec;
+	/* When it exec'd while something was offloadable, and when to look at it (monotonic). */
+	uint64_t exec_usec, look_usec;
 	/* Files of offloadable attachments it maps executable (last scan). */
 	struct {
 		uint64_t dev, ino;
@@ -93,6 +97,7 @@ struct planner {
 	struct deltas *deltas;
 	sd_event_source *defer;
 	sd_event_source *timer;
+	sd_event_source *newcomers; /* when the next process that exec'd is due a look */
 	bool rescan; /* the next reconciliation scans /proc */
 	uint32_t next_handle;
 	struct plan_attach *attachments;
@@ -441,6 +446,9 @@ static void scan_found(void *ctx, pid_t pid, uint64_t age_usec, uint64_t dev, ui
 	x->files[x->nfiles].dev = dev;
 	x->files[x->nfiles].ino = ino;
 	x->nfiles++;
+	/* The start time of /proc/PID/stat is the fork's: an exec we saw is later. */
+	if (x->exec_usec && now_usec() - x->exec_usec < age_usec)
+		age_usec = now_usec() - x->exec_usec;
 	x->age_usec = age_usec;
 }
 
@@ -754,8 +762,14 @@ static void plan_proc(struct planner *p, struct plan_proc *x)
 		if (x->injected || agents_find(p->agents, x->pid))
 			return; /* its HELLO brings us back */
 		x->injected = true;
-		r = agents_attach(p->agents, x->pid, err, sizeof(err));
-		if (r < 0 && r != -EEXIST) {
+		/* One whose exec we saw may still be in its loader. */
+		r = agents_attach(p->agents, x->pid, x->exec_usec != 0, err, sizeof(err));
+		if (r == -EAGAIN) {
+			/* Not at its entry point in time: the next rescan injects it where it is. */
+			log_info("Process %d: %s.", x->pid, err);
+			x->injected = false;
+			x->exec_usec = 0;
+		} else if (r < 0 && r != -EEXIST) {
 			snprintf(x->reason, sizeof(x->reason), "no agent: %.240s", err);
 			log_warning("Process %d stays with the kernel: %s.", x->pid, x->reason);
 		}
@@ -845,6 +859,61 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	p->rescan = true;
 	planner_kick(p);
 	return sd_event_source_set_time_relative(s, PLANNER_RESCAN_USEC);
+}
+
+/* The newcomers due a look: their maps now, and a reconciliation. */
+static int on_newcomers(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct planner *p = userdata;
+	struct procscan_ops ops = { .want_pid = scan_want_pid,
+				    .want_file = scan_want_file,
+				    .found = scan_found,
+				    .ctx = p };
+	uint64_t now = now_usec(), next = 0;
+
+	for (struct plan_proc *x = p->procs; x; x = x->next) {
+		if (!x->look_usec)
+			continue;
+		if (x->look_usec > now) {
+			next = next && next < x->look_usec ? next : x->look_usec;
+			continue;
+		}
+		x->look_usec = 0;
+		x->nfiles = 0;
+		procscan_pid(&ops, x->pid);
+	}
+	if (next) {
+		(void)sd_event_source_set_time(s, next);
+		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+	}
+	planner_kick(p);
+	return 0;
+}
+
+void planner_exec(struct planner *p, pid_t pid)
+{
+	uint64_t now = now_usec(), due;
+	struct plan_proc *x;
+
+	if (!anything_offloadable(p) || !scan_want_pid(p, pid))
+		return;
+	x = proc_get(p, pid);
+	if (!x)
+		return;
+	/* A new image: whatever agent the old one had went with it. */
+	proc_forget_agent(x);
+	x->reason[0] = 0;
+	x->nfiles = 0;
+	x->exec_usec = now;
+	x->look_usec = due = now + p->config->inject_delay_usec;
+	if (sd_event_source_get_enabled(p->newcomers, NULL) > 0) {
+		uint64_t armed;
+
+		if (sd_event_source_get_time(p->newcomers, &armed) >= 0 && armed <= due)
+			return;
+	}
+	(void)sd_event_source_set_time(p->newcomers, due);
+	(void)sd_event_source_set_enabled(p->newcomers, SD_EVENT_ONESHOT);
 }
 
 void planner_kick(struct planner *p)
@@ -1024,6 +1093,11 @@ int planner_new(struct planner **ret, sd_event *event, struct model *model,
 					       PLANNER_RESCAN_USEC, 0, on_timer, p);
 	if (r >= 0)
 		r = sd_event_source_set_enabled(p->timer, SD_EVENT_OFF);
+	if (r >= 0)
+		r = sd_event_add_time(event, &p->newcomers, CLOCK_MONOTONIC, 0,
+				      NEWCOMER_ACCURACY_USEC, on_newcomers, p);
+	if (r >= 0)
+		r = sd_event_source_set_enabled(p->newcomers, SD_EVENT_OFF);
 	if (r < 0) {
 		planner_free(p);
 		return r;
@@ -1046,6 +1120,7 @@ void planner_free(struct planner *p)
 	}
 	sd_event_source_unref(p->defer);
 	sd_event_source_unref(p->timer);
+	sd_event_source_unref(p->newcomers);
 	outputs_free(p->outputs);
 	/* After the agents: what they added last goes into the maps. */
 	deltas_free(p->deltas);

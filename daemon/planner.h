@@ -10,8 +10,10 @@
  *    them; otherwise it stays in the kernel and reason() says why.
  *  - Processes: those mapping the file executable, never bpftimed, PID 1 or
  *    an eBPF tool, honouring the attachment's pid filter, once they have
- *    run InjectDelaySec=. New processes are found by a rescan every
- *    PLANNER_RESCAN_USEC while anything can be offloaded.
+ *    run InjectDelaySec=. A process that exec's while anything can be
+ *    offloaded is looked at InjectDelaySec= after its exec (planner_exec;
+ *    right away when 0, injected at its entry point: inject.h); others
+ *    are found by a rescan every PLANNER_RESCAN_USEC.
  *  - A site (file, offset) is served in a process wholly by its agent or
  *    wholly by the kernel: the agent's hook takes the kernel's breakpoint
  *    away from every attachment there. Programs are loaded first; the
@@ -49,6 +51,8 @@ void planner_free(struct planner *p);
 void planner_agents_ops(struct planner *p, struct agents_ops *ops);
 
 void planner_kick(struct planner *p);
+/* Process pid exec'd (the monitor saw it): a candidate from its first instruction. */
+void planner_exec(struct planner *p, pid_t pid);
 /* The configuration changed: every attachment is judged again. */
 void planner_reconfigure(struct planner *p);
 /* Every agent's hooks out, the kernel's breakpoints back. */

@@ -45,7 +45,7 @@ static uint64_t age_usec(pid_t pid)
 	return now_us > start_us ? now_us - start_us : 0;
 }
 
-static void scan_pid(const struct procscan_ops *ops, pid_t pid)
+void procscan_pid(const struct procscan_ops *ops, pid_t pid)
 {
 	struct {
 		uint64_t dev, ino;
@@ -95,7 +95,7 @@ int procscan_run(const struct procscan_ops *ops)
 			continue;
 		pid = (pid_t)atoi(de->d_name);
 		if (pid > 0 && ops->want_pid(ops->ctx, pid))
-			scan_pid(ops, pid);
+			procscan_pid(ops, pid);
 	}
 	closedir(d);
 	return 0;

@@ -24,5 +24,7 @@ struct procscan_ops {
 
 /* Returns 0, or -errno when /proc cannot be read. */
 int procscan_run(const struct procscan_ops *ops);
+/* The same for one process (want_pid is not asked). */
+void procscan_pid(const struct procscan_ops *ops, pid_t pid);
 
 #endif

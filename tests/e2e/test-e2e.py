@@ -71,7 +71,7 @@ FORK_PACE = 25  # the forked child's 25,000 calls then take over a second
 FUNCTION = "e2e_add"
 ATTACH_TIMEOUT = 30.0  # BCC compiles its programs first
 SERVE_TIMEOUT = 10.0
-HITS_TIMEOUT = 3.0  # the agents report their hits once a second
+HITS_TIMEOUT = 3.0  # read from the agent's status page: current, but the tool may lag
 CALLS_TIMEOUT = 60.0
 OUTPUT_TIMEOUT = 10.0
 UNHOOK_TIMEOUT = 1.0
@@ -487,6 +487,7 @@ class Suite:
         if tool_first:
             tool = make_tool(None)
             self.wait_attached(tool, paths, probes)
+            t_started = time.time()
             target = self.start_target(*target_args, env=target_env)
         else:
             target = self.start_target(*target_args, env=target_env)
@@ -495,6 +496,11 @@ class Suite:
         t_attached = time.monotonic()
         serving = self.wait_served(tool, target.pid, where) if offload else None
         t_served = time.monotonic() - t_attached
+        if offload and tool_first:
+            # When its agent connected (CLOCK_REALTIME), from its start.
+            connected = [g["connected_usec"] for g in self.env.listing("agents")
+                         if g["pid"] == target.pid]
+            t_served = connected[0] / 1e6 - t_started if connected else t_served
         self.check_agents(target.pid, offload)
         target.tell()
         done = target.wait_done(processes)
@@ -806,7 +812,21 @@ def scenario_tool_first(s):
         inject_delay=INJECT_DELAY)
     count = compare("@calls", bpftrace_map("@calls"), Run.calls, k, a)
     return report(k, a, f"@calls: {count} in both runs; with InjectDelaySec={INJECT_DELAY} the "
-                        f"new target was served {a.t_served:.2f} s after it started")
+                        f"new target's agent connected {a.t_served * 1000:.0f} ms after it "
+                        f"started")
+
+
+def scenario_exec_at_entry(s):
+    k, a = s.both(lambda offload: bpftrace_run(
+        s, offload, lambda _: f"{probe(s)} {{ @calls = count(); }}", [CALLS], tool_first=True))
+    count = compare("@calls", bpftrace_map("@calls"), Run.calls, k, a)
+    said = f"Injected the agent into process {a.target_pid} at its entry point"
+    with open(a.log, errors="replace") as f:
+        if said not in f.read():
+            raise Fail(f"the daemon did not say \"{said}\"\n" + s.log_excerpt())
+    return report(k, a, f"@calls: {count} in both runs; with InjectDelaySec=0 the new target "
+                        f"got its agent at its entry point, connected {a.t_served * 1000:.0f} ms "
+                        f"after it started")
 
 
 def per_role(r, counts):
@@ -1008,6 +1028,8 @@ SCENARIOS = [
     ("bashreadline (libbpf-tools) on a private bash: same lines, served by the agent",
      scenario_bashreadline),
     ("a target started after the tool: same count, served by the agent", scenario_tool_first),
+    ("a target started after the tool, InjectDelaySec=0: its agent comes at its entry point, "
+     "same count", scenario_exec_at_entry),
     ("a target that forks: same count per process, served by the agent", scenario_fork),
     ("our tracepoint + uprobe tool on one hash map: same entries, served by the agent",
      scenario_mixed),

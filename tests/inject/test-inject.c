@@ -3,7 +3,8 @@
  * The ptrace injector against real processes: single-threaded and 16-thread
  * targets that check their own YMM registers continuously, 100 load/unload
  * cycles with the stop time of each, a target blocked in read(), a target of
- * another uid, and a target killed during the dlopen.
+ * another uid, a target killed during the dlopen, and one that just exec'd
+ * (injected at its entry point).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,12 +26,11 @@ struct child {
 	int in, out; /* its stdin (write end) and stdout (read end) */
 };
 
-static void start(struct child *c, const char *threads, const char *seconds, const char *mode,
-		  uid_t uid)
+/* The target, started with `preload` (or nothing) in LD_PRELOAD; not waited for. */
+static void spawn(struct child *c, const char *threads, const char *seconds, const char *mode,
+		  uid_t uid, const char *preload)
 {
 	int in[2], out[2];
-	char line[64];
-	FILE *f;
 
 	cr_assert_eq(pipe(in), 0);
 	cr_assert_eq(pipe(out), 0);
@@ -41,6 +41,8 @@ static void start(struct child *c, const char *threads, const char *seconds, con
 		dup2(out[1], 1);
 		if (uid && setresuid(uid, uid, uid) < 0)
 			_exit(5);
+		if (preload)
+			setenv("LD_PRELOAD", preload, 1);
 		execl(target_path, target_path, threads, seconds, mode, (char *)NULL);
 		_exit(6);
 	}
@@ -48,10 +50,24 @@ static void start(struct child *c, const char *threads, const char *seconds, con
 	close(out[1]);
 	c->in = in[1];
 	c->out = out[0];
-	f = fdopen(dup(c->out), "r");
+}
+
+/* Its main() runs: it says so. */
+static void wait_ready(struct child *c)
+{
+	char line[64];
+	FILE *f = fdopen(dup(c->out), "r");
+
 	cr_assert(fgets(line, sizeof(line), f), "target did not start");
 	cr_assert_str_eq(line, "ready\n");
 	fclose(f);
+}
+
+static void start(struct child *c, const char *threads, const char *seconds, const char *mode,
+		  uid_t uid)
+{
+	spawn(c, threads, seconds, mode, uid, NULL);
+	wait_ready(c);
 	/* Let its threads get into their check loops. */
 	usleep(50000);
 }
@@ -131,6 +147,89 @@ Test(inject, sixteen_threads_100_cycles, .init = setup, .timeout = 120)
 	qsort(stops, (size_t)n, sizeof(stops[0]), cmp_u64);
 	cr_log_info("16-thread target: %d stops, median %.2f ms, max %.2f ms", n,
 	       stops[n / 2] / 1e6, stops[n - 1] / 1e6);
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
+/* What inject_probe_entry() (inject-lib.c) wrote in the target. */
+static void expect_entry_called(const char *file, pid_t pid)
+{
+	char line[64] = "", want[64];
+	FILE *f = fopen(file, "r");
+
+	cr_assert(f, "the library's entry point did not run in the target");
+	cr_assert(fgets(line, sizeof(line), f));
+	fclose(f);
+	unlink(file);
+	snprintf(want, sizeof(want), "called %d\n", pid);
+	cr_expect_str_eq(line, want);
+}
+
+/*
+ * Just exec'd, a constructor of a preloaded library still running (300 ms):
+ * the loader is not done, so the library goes in at the program's entry
+ * point, before main(), which then runs with its registers intact.
+ */
+Test(inject, just_execd_at_entry_point, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE], file[64];
+	struct child c;
+
+	snprintf(file, sizeof(file), "/tmp/bpftime-inject-entry-%d", getpid());
+	spawn(&c, "1", "1", "spin", 0, slow_path);
+	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
+		usleep(500);
+	cr_assert(mapped(c.pid, slow_path), "the target did not start its loader");
+	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
+					 INJECT_AT_ENTRY, &res, err),
+		     0, "%s", err);
+	cr_expect(res.at_entry, "not injected at the entry point");
+	cr_expect_eq(res.tid, c.pid);
+	expect_entry_called(file, c.pid);
+	wait_ready(&c);
+	cr_log_info("just exec'd: injected at its entry point, thread stopped %.2f ms",
+		    res.stop_ns / 1e6);
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
+/* Held in its loader longer than the injector waits: left alone, injected once it runs main(). */
+Test(inject, loader_too_slow_is_left_alone, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE];
+	struct child c;
+
+	setenv("INJECT_SLOW_MS", "1500", 1);
+	spawn(&c, "1", "2", "spin", 0, slow_path);
+	unsetenv("INJECT_SLOW_MS");
+	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
+		usleep(500);
+	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", "/nonexistent",
+					 INJECT_AT_ENTRY, &res, err),
+		     -EAGAIN, "%s", err);
+	cr_expect(strstr(err, "did not reach its entry point"), "%s", err);
+	cr_expect(!mapped(c.pid, lib_path));
+	wait_ready(&c);
+	cr_assert_eq(inject_library(c.pid, lib_path, &res, err), 0, "%s", err);
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
+/* Past its entry point already: injected where it stands, without waiting. */
+Test(inject, past_entry_point_where_it_stands, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE], file[64];
+	struct child c;
+
+	snprintf(file, sizeof(file), "/tmp/bpftime-inject-past-%d", getpid());
+	start(&c, "1", "2", "spin", 0);
+	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
+					 INJECT_AT_ENTRY, &res, err),
+		     0, "%s", err);
+	cr_expect(!res.at_entry);
+	expect_entry_called(file, c.pid);
+	cr_expect_lt(res.stop_ns, 50000000ULL, "stopped %.2f ms", res.stop_ns / 1e6);
+	cr_expect_eq(res.tid, c.pid);
 	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
 }
 
