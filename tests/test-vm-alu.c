@@ -342,3 +342,43 @@ Test(vm_alu, entry_registers, .timeout = 10)
 	cr_expect_eq(vt_run_mem("mov %r0, %r2\nexit\n", mem, sizeof(mem)), sizeof(mem));
 	cr_expect_eq(vt_run_mem("mov %r0, %r1\nexit\n", mem, sizeof(mem)), (uintptr_t)mem);
 }
+
+/*
+ * A move that repeats one still in effect emits nothing in the JIT; each
+ * case here breaks the copy first, so the second move must happen.
+ */
+Test(vm_alu, repeated_moves_after_a_change, .timeout = 10)
+{
+	uint64_t mem[1] = { 100 };
+
+	/* the source changed */
+	cr_expect_eq(vt_run("mov %r2, 5\nmov %r0, %r2\nadd %r2, 1\nmov %r0, %r2\nexit\n"), 6);
+	/* the destination changed */
+	cr_expect_eq(vt_run("mov %r2, 5\nmov %r0, %r2\nadd %r0, 1\nmov %r0, %r2\nexit\n"), 5);
+	/* a 32-bit move is no 64-bit copy */
+	cr_expect_eq(vt_run("lddw %r2, 0x100000005\nmov32 %r0, %r2\nmov %r0, %r2\nexit\n"),
+		     0x100000005);
+	/* the copy the other way round is one already */
+	cr_expect_eq(vt_run("mov %r2, 5\nmov %r0, %r2\nmov %r2, %r0\nadd %r2, 1\nmov %r0, %r2\n"
+			    "exit\n"),
+		     6);
+	/* a jump target: the path that jumps there did not copy */
+	cr_expect_eq(vt_run("mov %r1, 0\nmov %r2, 7\nmov %r0, 0\njeq %r1, 0, over\n"
+			    "mov %r0, %r2\nover:\nmov %r0, %r2\nexit\n"),
+		     7);
+	/* a load into the source */
+	cr_expect_eq(vt_run_mem("mov %r2, 5\nmov %r0, %r2\nldxdw %r2, [%r1]\nmov %r0, %r2\nexit\n",
+				mem, sizeof(mem)),
+		     100);
+	/* an atomic fetch into the source */
+	cr_expect_eq(vt_run_mem("mov %r2, 5\nmov %r0, %r2\nlock fetch add [%r1], %r2\n"
+				"mov %r0, %r2\nexit\n",
+				mem, sizeof(mem)),
+		     100);
+	/* cmpxchg writes r0 */
+	mem[0] = 9;
+	cr_expect_eq(vt_run_mem("mov %r2, 9\nmov %r0, %r2\nmov %r3, 4\nlock cmpxchg [%r1], %r3\n"
+				"mov %r0, %r2\nexit\n",
+				mem, sizeof(mem)),
+		     9);
+}

@@ -165,6 +165,14 @@ Test(vm_call, local_preserves_r6_r9, .timeout = 10)
 		0x09080706);
 }
 
+/* A call sets r0: a copy into r0 made before it is gone after it. */
+Test(vm_call, copies_do_not_survive_a_call, .timeout = 10)
+{
+	cr_expect_eq(vt_run("mov %r6, 3\nmov %r0, %r6\ncall local f\nmov %r0, %r6\nexit\n"
+			    "f:\nmov %r0, 9\nexit\n"),
+		     3);
+}
+
 Test(vm_call, local_frames, .timeout = 10)
 {
 	uint64_t r0;

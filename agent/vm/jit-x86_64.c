@@ -60,6 +60,8 @@ struct jit {
 	uint32_t func_entry;
 	/* Instructions something jumps or calls to: never fused into a pair. */
 	uint8_t *is_target;
+	/* copy_of[r]: the register r is known to equal (see copies_*), or -1. */
+	int8_t copy_of[EBPF_REG_FP + 1];
 	bool checked;
 	bool first_pass;
 };
@@ -1017,6 +1019,69 @@ static void emit_func_entry(struct jit *j)
 	modrm_reg(j, 4, R11); /* jmp r11 */
 }
 
+/*
+ * Copies: within a straight run of code (forgotten at every jump target
+ * and every call), which register holds what another holds, so that a
+ * move that would copy what is already there emits nothing (clang's BPF
+ * code repeats `r0 = r2` on each path out of a loop body).
+ */
+static void copies_forget_all(struct jit *j)
+{
+	memset(j->copy_of, -1, sizeof(j->copy_of));
+}
+
+/* r is written: it equals nothing it did, and nothing equals it. */
+static void copies_forget(struct jit *j, int r)
+{
+	j->copy_of[r] = -1;
+	for (int k = 0; k <= EBPF_REG_FP; k++)
+		if (j->copy_of[k] == r)
+			j->copy_of[k] = -1;
+}
+
+static bool is_mov64_reg(const struct ebpf_insn *in)
+{
+	return in->code == (EBPF_CLS_ALU64 | EBPF_MOV | EBPF_X) && !in->off;
+}
+
+static bool copy_redundant(const struct jit *j, const struct ebpf_insn *in)
+{
+	return is_mov64_reg(in) &&
+	       (in->dst == in->src || j->copy_of[in->dst] == in->src ||
+		j->copy_of[in->src] == in->dst);
+}
+
+/* What one instruction does to the registers' known copies. */
+static void copies_after(struct jit *j, const struct ebpf_insn *in)
+{
+	switch (EBPF_CLASS(in->code)) {
+	case EBPF_CLS_ALU:
+	case EBPF_CLS_ALU64:
+		if (copy_redundant(j, in))
+			return;
+		copies_forget(j, in->dst);
+		if (is_mov64_reg(in))
+			j->copy_of[in->dst] = (int8_t)in->src;
+		return;
+	case EBPF_CLS_LD:
+	case EBPF_CLS_LDX:
+		copies_forget(j, in->dst);
+		return;
+	case EBPF_CLS_STX:
+		if (EBPF_MODE(in->code) == EBPF_ATOMIC) {
+			copies_forget(j, in->src); /* fetch */
+			copies_forget(j, 0);	   /* cmpxchg */
+		}
+		return;
+	case EBPF_CLS_JMP:
+		if (EBPF_OP(in->code) == EBPF_CALL)
+			copies_forget_all(j);
+		return;
+	default:
+		return;
+	}
+}
+
 static int jit_pass(struct jit *j)
 {
 	const struct vm *vm = j->vm;
@@ -1030,13 +1095,20 @@ static int jit_pass(struct jit *j)
 			/* the second half of an lddw: no code */
 			continue;
 		}
+		if (j->is_target[pc] || pc == 0)
+			copies_forget_all(j);
+		if (copy_redundant(j, &vm->insns[pc]))
+			continue;
 		if (emit_fused(j, pc)) {
+			copies_after(j, &vm->insns[pc]);
+			copies_after(j, &vm->insns[pc + 1]);
 			j->new_addrs[++pc] = (uint32_t)j->len;
 			continue;
 		}
 		r = emit_insn(j, pc, &vm->insns[pc], &vm->ops[pc]);
 		if (r < 0)
 			return r;
+		copies_after(j, &vm->insns[pc]);
 	}
 	j->new_epilogue = (uint32_t)j->len;
 	emit_epilogue(j);
