@@ -196,3 +196,39 @@ Test(vm_jmp, ja32_far, .timeout = 10)
 	cr_expect_eq(vt_run(text), 2);
 	free(text);
 }
+
+/*
+ * The JIT does a move after the conditional jump that follows it when the
+ * register is dead where the jump goes; each case here must keep the value
+ * the interpreter computes.
+ */
+Test(vm_jmp, moves_carried_over_a_jump, .timeout = 10)
+{
+	/* a loop's result set before its back edge, each time round */
+	cr_expect_eq(vt_run("mov %r2, 0\nloop:\nmov %r0, 10\nadd %r2, 1\njne %r2, 5, loop\n"
+			    "exit\n"),
+		     10);
+	/* read where the jump goes: stays before it */
+	cr_expect_eq(vt_run("mov %r1, 0\nmov %r0, 7\njeq %r1, 0, out\nmov %r0, 3\nout:\nexit\n"),
+		     7);
+	/* read by the jump itself */
+	cr_expect_eq(vt_run("mov %r1, 0\nmov %r1, 5\njeq %r1, 5, out\nmov %r0, 1\nexit\n"
+			    "out:\nmov %r0, 2\nexit\n"),
+		     2);
+	/* its source written before the jump */
+	cr_expect_eq(vt_run("mov %r3, 4\nmov %r0, %r3\nmov %r3, 9\njeq %r3, 0, out\nexit\n"
+			    "out:\nmov %r0, 1\nexit\n"),
+		     4);
+	/* read on the way to the jump */
+	cr_expect_eq(vt_run("mov %r0, 6\nmov %r2, %r0\njeq %r2, 0, out\nmov %r0, %r2\nexit\n"
+			    "out:\nmov %r0, 1\nexit\n"),
+		     6);
+	/* something jumps in between: the path from there must not get the move */
+	cr_expect_eq(vt_run("mov %r0, 1\nmov %r1, 1\njeq %r1, 1, mid\nmov %r0, 5\nmid:\n"
+			    "add %r1, 1\njeq %r1, 0, out\nexit\nout:\nmov %r0, 9\nexit\n"),
+		     1);
+	/* a function finds the caller's registers as they are */
+	cr_expect_eq(vt_run("mov %r6, 1\nmov %r1, 0\nmov %r6, 8\njeq %r1, 0, out\nmov %r0, 0\n"
+			    "exit\nout:\ncall local f\nmov %r6, 0\nexit\nf:\nmov %r0, %r6\nexit\n"),
+		     8);
+}

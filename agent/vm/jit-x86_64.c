@@ -44,6 +44,10 @@ static const uint8_t reg_map[EBPF_NR_REGS] = {
 enum cc { CC_B = 0x2, CC_AE = 0x3, CC_E = 0x4, CC_NE = 0x5, CC_BE = 0x6, CC_A = 0x7,
 	  CC_L = 0xc, CC_GE = 0xd, CC_LE = 0xe, CC_G = 0xf };
 
+/* What reaches an instruction other than the one before it. */
+#define TARGET 1u      /* a jump or a call */
+#define TARGET_LOOP 2u /* a jump back: a loop's head */
+
 /* Why JIT-compiled code stopped early (run->err), formatted after the run. */
 enum jit_fault { JIT_FAULT_NONE, JIT_FAULT_MEM, JIT_FAULT_CALLX, JIT_FAULT_DEPTH,
 		 JIT_FAULT_ALIGN, JIT_FAULT_INVALID };
@@ -58,8 +62,10 @@ struct jit {
 	uint32_t *new_addrs;
 	uint32_t epilogue, new_epilogue;
 	uint32_t func_entry;
-	/* Instructions something jumps or calls to: never fused into a pair. */
+	/* Instructions something jumps or calls to (TARGET_*): never fused into a pair. */
 	uint8_t *is_target;
+	/* Moves done after the jump that follows them (vm_plan_sinks). */
+	uint32_t *sink_to, *sink_from;
 	/* copy_of[r]: the register r is known to equal (see copies_*), or -1. */
 	int8_t copy_of[EBPF_REG_FP + 1];
 	bool checked;
@@ -226,6 +232,40 @@ static void jmp_to(struct jit *j, int cc, uint32_t target)
 	} else {
 		emit2(j, 0x0f, (uint8_t)(0x80 | cc));
 		emit4(j, (uint32_t)(target - (j->len + 4)));
+	}
+}
+
+/* One of the recommended multi-byte NOPs, n <= 9 bytes. */
+static void emit_nop(struct jit *j, unsigned int n)
+{
+	static const uint8_t nops[9][9] = {
+		{ 0x90 },
+		{ 0x66, 0x90 },
+		{ 0x0f, 0x1f, 0x00 },
+		{ 0x0f, 0x1f, 0x40, 0x00 },
+		{ 0x0f, 0x1f, 0x44, 0x00, 0x00 },
+		{ 0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00 },
+		{ 0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00 },
+		{ 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 },
+		{ 0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 },
+	};
+
+	emit_bytes(j, nops[n - 1], n);
+}
+
+/*
+ * A loop starts here: at a 16-byte boundary, as compilers place them. The
+ * padding runs once, on the way in; the jump back lands after it.
+ */
+static void align_loop(struct jit *j)
+{
+	unsigned int pad = (unsigned int)(-j->len & 15);
+
+	while (pad) {
+		unsigned int n = pad > 9 ? 9 : pad;
+
+		emit_nop(j, n);
+		pad -= n;
 	}
 }
 
@@ -819,6 +859,9 @@ static void emit_jcc(struct jit *j, const struct ebpf_insn *in, int32_t target, 
 		}
 	} else if (reg) {
 		alu_rr(j, 0x39, w, dst, src);
+	} else if (!in->imm) {
+		/* test r, r: the flags of cmp r, 0 (CF and OF clear), in fewer bytes */
+		alu_rr(j, 0x85, w, dst, dst);
 	} else {
 		alu_ri(j, 7, w, dst, in->imm);
 	}
@@ -1082,6 +1125,20 @@ static void copies_after(struct jit *j, const struct ebpf_insn *in)
 	}
 }
 
+/* A move on the fall-through path of the jump it was carried over. */
+static int emit_sunk(struct jit *j, uint32_t pc)
+{
+	const struct ebpf_insn *in = &j->vm->insns[pc];
+	int r;
+
+	if (copy_redundant(j, in))
+		return 0;
+	r = emit_insn(j, pc, in, &j->vm->ops[pc]);
+	if (r == 0)
+		copies_after(j, in);
+	return r;
+}
+
 static int jit_pass(struct jit *j)
 {
 	const struct vm *vm = j->vm;
@@ -1097,7 +1154,11 @@ static int jit_pass(struct jit *j)
 		}
 		if (j->is_target[pc] || pc == 0)
 			copies_forget_all(j);
-		if (copy_redundant(j, &vm->insns[pc]))
+		if (j->is_target[pc] & TARGET_LOOP) {
+			align_loop(j);
+			j->new_addrs[pc] = (uint32_t)j->len;
+		}
+		if (copy_redundant(j, &vm->insns[pc]) || j->sink_to[pc])
 			continue;
 		if (emit_fused(j, pc)) {
 			copies_after(j, &vm->insns[pc]);
@@ -1109,6 +1170,10 @@ static int jit_pass(struct jit *j)
 		if (r < 0)
 			return r;
 		copies_after(j, &vm->insns[pc]);
+		if (j->sink_from[pc])
+			r = emit_sunk(j, j->sink_from[pc] - 1);
+		if (r < 0)
+			return r;
 	}
 	j->new_epilogue = (uint32_t)j->len;
 	emit_epilogue(j);
@@ -1138,7 +1203,13 @@ int vm_jit_compile(struct vm *vm)
 		if ((op->kind >= VM_OP_JA && op->kind <= VM_OP_JSLE32_REG) ||
 		    op->kind == VM_OP_CALL_LOCAL ||
 		    (op->kind == VM_OP_LDDW && vm->insns[pc].src == EBPF_PSEUDO_FUNC))
-			j.is_target[op->off] = 1;
+			j.is_target[op->off] |= TARGET;
+		if (op->kind >= VM_OP_JA && op->kind <= VM_OP_JSLE32_REG && op->off <= (int32_t)pc)
+			j.is_target[op->off] |= TARGET_LOOP;
+	}
+	if (vm_plan_sinks(vm, j.is_target, &j.sink_to, &j.sink_from) < 0) {
+		r = vm_error(vm, ENOMEM, "out of memory compiling");
+		goto out;
 	}
 	/*
 	 * Pass 1 uses only long jumps; later passes shorten the jumps whose
@@ -1180,6 +1251,8 @@ out:
 	free(j.addrs);
 	free(j.new_addrs);
 	free(j.is_target);
+	free(j.sink_to);
+	free(j.sink_from);
 	return r;
 }
 

@@ -127,6 +127,16 @@ bool vm_mem_ok(struct vm_run *run, uint32_t pc, uint64_t addr, uint64_t len, boo
 int vm_fault_set(struct vm_fault *fault, uint32_t pc, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * Moves the JIT does after the conditional jump that follows them (sink.c):
+ * to[pc] = q + 1 when the move at pc is done on the fall-through path of
+ * the jump at q, its register being dead where q jumps to; from[q] = pc + 1
+ * likewise. is_target marks the instructions something jumps or calls to.
+ * Both arrays are the caller's to free; -ENOMEM.
+ */
+int vm_plan_sinks(const struct vm *vm, const uint8_t *is_target, uint32_t **to,
+		  uint32_t **from);
+
 /* Compiles the decoded program to x86-64 (vm->jit_code); -errno on failure. */
 int vm_jit_compile(struct vm *vm);
 void vm_jit_free(struct vm *vm);

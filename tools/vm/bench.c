@@ -2,7 +2,9 @@
 /*
  * bpftime-vm bench: each benchmark program (tests/bench) on the interpreter,
  * the JIT and natively, side by side in one run. Figures are medians of
- * several timed batches; each batch runs long enough to dwarf the clock.
+ * several timed batches; each batch runs long enough to dwarf the clock,
+ * and the engines take turns batch by batch, so a noisy moment on a shared
+ * machine slows one batch of each rather than all of one.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -62,6 +64,9 @@ struct engine {
 	const struct vm *vm;
 	const struct bench_program *prog;
 	struct bench_ctx *ctx;
+	uint64_t iters; /* runs per batch */
+	double per_run[BATCHES];
+	uint64_t result;
 };
 
 static uint64_t run_once(const struct engine *e)
@@ -81,31 +86,47 @@ static int cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Median ns per run over BATCHES batches. */
-static double time_engine(const struct engine *e, uint64_t *result)
+/* How many runs make a batch of about BATCH_NS. */
+static void size_batch(struct engine *e)
 {
-	double per_run[BATCHES];
 	uint64_t iters = 1, t0, t;
 
-	/* Size a batch so it lasts about BATCH_NS. */
 	for (;;) {
 		t0 = now_ns();
 		for (uint64_t i = 0; i < iters; i++)
-			*result = run_once(e);
+			e->result = run_once(e);
 		t = now_ns() - t0;
 		if (t >= BATCH_NS / 4 || iters > (1ULL << 30))
 			break;
 		iters *= 2;
 	}
-	iters = iters * BATCH_NS / (t ? t : 1) + 1;
-	for (int b = 0; b < BATCHES; b++) {
-		t0 = now_ns();
-		for (uint64_t i = 0; i < iters; i++)
-			*result = run_once(e);
-		per_run[b] = (double)(now_ns() - t0) / (double)iters;
-	}
-	qsort(per_run, BATCHES, sizeof(per_run[0]), cmp_double);
-	return per_run[BATCHES / 2];
+	e->iters = iters * BATCH_NS / (t ? t : 1) + 1;
+}
+
+static void time_batch(struct engine *e, int b)
+{
+	uint64_t t0 = now_ns();
+
+	for (uint64_t i = 0; i < e->iters; i++)
+		e->result = run_once(e);
+	e->per_run[b] = (double)(now_ns() - t0) / (double)e->iters;
+}
+
+/* Median ns per run of each engine over BATCHES batches, taken in turns. */
+static void time_engines(struct engine *engines, int n)
+{
+	for (int k = 0; k < n; k++)
+		size_batch(&engines[k]);
+	for (int b = 0; b < BATCHES; b++)
+		for (int k = 0; k < n; k++)
+			time_batch(&engines[k], b);
+	for (int k = 0; k < n; k++)
+		qsort(engines[k].per_run, BATCHES, sizeof(double), cmp_double);
+}
+
+static double median(const struct engine *e)
+{
+	return e->per_run[BATCHES / 2];
 }
 
 /* A VM with the program loaded (kernel-verified code: memory unchecked). */
@@ -149,7 +170,9 @@ int bench__run(FILE *out)
 		"jit ns", "native ns", "jit/native", "interp/jit", "JIT ns/1k insns");
 	for (unsigned int i = 0; i < bench_program_count; i++) {
 		const struct bench_program *p = &bench_programs[i];
-		struct engine interp = { .prog = p, .ctx = ctx }, jit = interp, native = interp;
+		/* native, JIT, interpreter */
+		struct engine e[3] = { { .prog = p, .ctx = ctx }, { .prog = p, .ctx = ctx },
+				       { .prog = p, .ctx = ctx } };
 		uint64_t r_interp, r_jit, r_native;
 		double t_interp, t_jit, t_native, compile;
 		struct vm *vi = load(p, false), *vj = load(p, true);
@@ -160,15 +183,18 @@ int bench__run(FILE *out)
 			failed++;
 			continue;
 		}
-		interp.vm = vi;
-		jit.vm = vj;
+		e[1].vm = vj;
+		e[2].vm = vi;
 		compile = time_load(p, true) - time_load(p, false);
+		/* The programs only read the context; map_update writes the stub map. */
 		fill_ctx(ctx, map);
-		t_native = time_engine(&native, &r_native);
-		fill_ctx(ctx, map);
-		t_jit = time_engine(&jit, &r_jit);
-		fill_ctx(ctx, map);
-		t_interp = time_engine(&interp, &r_interp);
+		time_engines(e, 3);
+		t_native = median(&e[0]);
+		t_jit = median(&e[1]);
+		t_interp = median(&e[2]);
+		r_native = e[0].result;
+		r_jit = e[1].result;
+		r_interp = e[2].result;
 		fprintf(out, "%-11s %6u %11.1f %9.1f %9.1f %9.2fx %10.1fx %14.0f\n", p->name,
 			p->insn_cnt, t_interp, t_jit, t_native, t_jit / t_native, t_interp / t_jit,
 			compile * 1000.0 / p->insn_cnt);
