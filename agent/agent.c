@@ -559,8 +559,6 @@ static void unload(struct loaded *lp)
  */
 static void go_dormant(bool flush_deltas)
 {
-	if (agent.stat)
-		agent.stat->state = SHM_AGENT_DORMANT;
 	for (int i = 0; i < MAX_ATTACH; i++)
 		if (agent.attach[i].id)
 			detach(&agent.attach[i], HOOK_F_KERNEL_BREAKPOINT);
@@ -571,6 +569,8 @@ static void go_dormant(bool flush_deltas)
 			agent_prog__flush_deltas(agent.progs[i].prog);
 		unload(&agent.progs[i]);
 	}
+	if (agent.stat)
+		agent.stat->state = SHM_AGENT_DORMANT;
 }
 
 /*

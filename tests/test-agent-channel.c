@@ -319,11 +319,16 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	shm_agentstat__read(page, 7, &r);
 	cr_expect_eq(r.hits, 0, "a detached attachment still listed");
 
+	/* BYE with a probe hooked: every probe out, the page says dormant. */
+	send_attach(&c, 5, 8, 1);
+	expect_no_error(c.conn, "ATTACH");
+	cr_expect_eq(page_state(page), SHM_AGENT_SERVING);
 	send_id(&c, PROTO_BYE, 4, 0);
 	cr_assert_eq(call_target(&c.t, 10, &sem), 10, "the target runs on after BYE");
 	for (int i = 0; i < 500 && page_state(page) != SHM_AGENT_DORMANT; i++)
 		usleep(10000);
 	cr_expect_eq(page_state(page), SHM_AGENT_DORMANT);
+	cr_expect_eq(page->probes, 0);
 	channel_close(&c);
 	shm_agentstat__unmap(page);
 	cr_expect_eq(shm_agentstat__unlink(dir, c.t.pid), 0);
