@@ -3,8 +3,8 @@
  * The ptrace injector against real processes: single-threaded and 16-thread
  * targets that check their own YMM registers continuously, 100 load/unload
  * cycles with the stop time of each, a target blocked in read(), a target of
- * another uid, a target killed during the dlopen, and one that just exec'd
- * (injected at its entry point).
+ * another uid, a target killed during the dlopen, a non-PIE one, and one
+ * that just exec'd (injected at its entry point).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -19,16 +19,16 @@
 
 #include "inject.h"
 
-static const char *target_path, *lib_path, *slow_path;
+static const char *target_path, *nopie_path, *lib_path, *slow_path;
 
 struct child {
 	pid_t pid;
 	int in, out; /* its stdin (write end) and stdout (read end) */
 };
 
-/* The target, started with `preload` (or nothing) in LD_PRELOAD; not waited for. */
-static void spawn(struct child *c, const char *threads, const char *seconds, const char *mode,
-		  uid_t uid, const char *preload)
+/* The target exe, started with `preload` (or nothing) in LD_PRELOAD; not waited for. */
+static void spawn_exe(struct child *c, const char *exe, const char *threads, const char *seconds,
+		      const char *mode, uid_t uid, const char *preload)
 {
 	int in[2], out[2];
 
@@ -43,13 +43,19 @@ static void spawn(struct child *c, const char *threads, const char *seconds, con
 			_exit(5);
 		if (preload)
 			setenv("LD_PRELOAD", preload, 1);
-		execl(target_path, target_path, threads, seconds, mode, (char *)NULL);
+		execl(exe, exe, threads, seconds, mode, (char *)NULL);
 		_exit(6);
 	}
 	close(in[0]);
 	close(out[1]);
 	c->in = in[1];
 	c->out = out[0];
+}
+
+static void spawn(struct child *c, const char *threads, const char *seconds, const char *mode,
+		  uid_t uid, const char *preload)
+{
+	spawn_exe(c, target_path, threads, seconds, mode, uid, preload);
 }
 
 /* Its main() runs: it says so. */
@@ -100,11 +106,12 @@ static bool mapped(pid_t pid, const char *path)
 static void setup(void)
 {
 	target_path = getenv("INJECT_TARGET");
+	nopie_path = getenv("INJECT_TARGET_NOPIE");
 	lib_path = getenv("INJECT_LIB");
 	slow_path = getenv("INJECT_SLOW_LIB");
 	if (geteuid() != 0)
 		cr_skip_test("ptrace injection into other processes needs root");
-	cr_assert(target_path && lib_path && slow_path, "INJECT_* not set");
+	cr_assert(target_path && nopie_path && lib_path && slow_path, "INJECT_* not set");
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -230,6 +237,33 @@ Test(inject, past_entry_point_where_it_stands, .init = setup, .timeout = 60)
 	expect_entry_called(file, c.pid);
 	cr_expect_lt(res.stop_ns, 50000000ULL, "stopped %.2f ms", res.stop_ns / 1e6);
 	cr_expect_eq(res.tid, c.pid);
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
+/* A non-PIE executable: at its fixed addresses, running and just exec'd. */
+Test(inject, non_pie_target, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE], file[64];
+	struct child c;
+
+	spawn_exe(&c, nopie_path, "4", "2", "spin", 0, NULL);
+	wait_ready(&c);
+	usleep(50000);
+	cr_assert_eq(inject_library(c.pid, lib_path, &res, err), 0, "%s", err);
+	cr_expect(mapped(c.pid, lib_path));
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+
+	snprintf(file, sizeof(file), "/tmp/bpftime-inject-nopie-%d", getpid());
+	spawn_exe(&c, nopie_path, "1", "1", "spin", 0, slow_path);
+	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
+		usleep(500);
+	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
+					 INJECT_AT_ENTRY, &res, err),
+		     0, "%s", err);
+	cr_expect(res.at_entry, "not injected at the entry point");
+	expect_entry_called(file, c.pid);
+	wait_ready(&c);
 	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
 }
 
