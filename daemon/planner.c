@@ -25,6 +25,11 @@
 #define HOLD_MAX_USEC 1000000
 /* A newcomer is looked at this close to InjectDelaySec= after its exec (sd-event's default: 250 ms). */
 #define NEWCOMER_ACCURACY_USEC 1000
+/*
+ * Looked at sooner than this after its exec and mapping nothing of ours, it
+ * is looked at again then: its loader had not mapped its libraries yet.
+ */
+#define NEWCOMER_LIBS_USEC 50000
 
 /* One uprobe attachment of a tool, as the planner follows it. */
 struct plan_attach {
@@ -881,6 +886,10 @@ static int on_newcomers(sd_event_source *s, uint64_t usec, void *userdata)
 		x->look_usec = 0;
 		x->nfiles = 0;
 		procscan_pid(&ops, x->pid);
+		if (!x->nfiles && now - x->exec_usec < NEWCOMER_LIBS_USEC) {
+			x->look_usec = x->exec_usec + NEWCOMER_LIBS_USEC;
+			next = next && next < x->look_usec ? next : x->look_usec;
+		}
 	}
 	if (next) {
 		(void)sd_event_source_set_time(s, next);

@@ -12,8 +12,10 @@
  *    an eBPF tool, honouring the attachment's pid filter, once they have
  *    run InjectDelaySec=. A process that exec's while anything can be
  *    offloaded is looked at InjectDelaySec= after its exec (planner_exec;
- *    right away when 0, injected at its entry point: inject.h); others
- *    are found by a rescan every PLANNER_RESCAN_USEC.
+ *    right away when 0, injected at its entry point: inject.h), and once
+ *    more 50 ms after it when it mapped nothing of ours yet (its loader had
+ *    not mapped its libraries); others are found by a rescan every
+ *    PLANNER_RESCAN_USEC.
  *  - A site (file, offset) is served in a process wholly by its agent or
  *    wholly by the kernel: the agent's hook takes the kernel's breakpoint
  *    away from every attachment there. Programs are loaded first; the

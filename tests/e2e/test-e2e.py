@@ -76,6 +76,9 @@ CALLS_TIMEOUT = 60.0
 OUTPUT_TIMEOUT = 10.0
 UNHOOK_TIMEOUT = 1.0
 INJECT_DELAY = "300ms"  # for the target started after the tool
+# A new process that maps its libraries after the daemon's first look gets a
+# second one 50 ms after its exec (planner.c); Popen itself takes ~15 ms.
+NEWCOMER_LIBS_S = 0.2
 BASH_LINES = 20
 
 
@@ -661,13 +664,18 @@ def system_libc():
     raise Skip("no libc.so.6 mapped in this process")
 
 
-def scenario_malloc(s):
-    # A copy only our target loads (LD_LIBRARY_PATH): nothing else is probed.
+def private_libc(s):
+    """A copy of libc only our target loads (LD_LIBRARY_PATH): nothing else is probed."""
     libdir = os.path.join(s.tmp, "lib")
     libc = os.path.join(libdir, "libc.so.6")
     os.makedirs(libdir, exist_ok=True)
-    shutil.copy(system_libc(), libc)
-    env = dict(os.environ, LD_LIBRARY_PATH=libdir)
+    if not os.path.exists(libc):
+        shutil.copy(system_libc(), libc)
+    return libc, dict(os.environ, LD_LIBRARY_PATH=libdir)
+
+
+def scenario_malloc(s):
+    libc, env = private_libc(s)
     k, a = s.both(lambda offload: bpftrace_run(
         s, offload, lambda pid: f"uprobe:{libc}:malloc /pid == {pid}/ {{ @mallocs = count(); }}",
         ["-m", CALLS], paths=[libc], where="either", target_env=env))
@@ -827,6 +835,27 @@ def scenario_exec_at_entry(s):
     return report(k, a, f"@calls: {count} in both runs; with InjectDelaySec=0 the new target "
                         f"got its agent at its entry point, connected {a.t_served * 1000:.0f} ms "
                         f"after it started")
+
+
+def scenario_library_first(s):
+    libc, env = private_libc(s)
+    k, a = s.both(lambda offload: bpftrace_run(
+        s, offload, lambda _: f"uprobe:{libc}:malloc {{ @mallocs = count(); }}",
+        ["-m", CALLS], paths=[libc], where="either", target_env=env, tool_first=True))
+    mallocs = bpftrace_map("@mallocs")
+    # The same process start in both runs; the injection's own mallocs on top.
+    extra = (mallocs(a) or 0) - (mallocs(k) or 0)
+    if mallocs(k) is None or mallocs(k) < k.calls() or not 0 <= extra <= INJECTION_MALLOCS:
+        raise Fail(f"@mallocs: {mallocs(k)} in the kernel run for {k.calls()} calls, "
+                   f"{mallocs(a)} with bpftimed (at most {INJECTION_MALLOCS} more)\n"
+                   f"{a.summary()}\n" + log_excerpt(a.log))
+    if a.t_served > NEWCOMER_LIBS_S:
+        raise Fail(f"the new target's agent connected {a.t_served * 1000:.0f} ms after it "
+                   f"started, past the look {NEWCOMER_LIBS_S * 1000:.0f} ms after its exec\n"
+                   + log_excerpt(a.log))
+    return report(k, a, f"@mallocs: {mallocs(k)} in the kernel run, {mallocs(a)} with "
+                        f"bpftimed ({extra} the injection's); with InjectDelaySec=0 the new "
+                        f"target's agent connected {a.t_served * 1000:.0f} ms after it started")
 
 
 def per_role(r, counts):
@@ -1030,6 +1059,9 @@ SCENARIOS = [
     ("a target started after the tool: same count, served by the agent", scenario_tool_first),
     ("a target started after the tool, InjectDelaySec=0: its agent comes at its entry point, "
      "same count", scenario_exec_at_entry),
+    ("a target started after a tool on its private libc's malloc, InjectDelaySec=0: its agent "
+     "comes once the loader mapped the library, same count plus the injection's",
+     scenario_library_first),
     ("a target that forks: same count per process, served by the agent", scenario_fork),
     ("our tracepoint + uprobe tool on one hash map: same entries, served by the agent",
      scenario_mixed),
