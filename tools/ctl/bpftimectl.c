@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <systemd/sd-bus.h>
 
@@ -31,7 +32,7 @@ static bool json;
 /* One listing: the D-Bus method, the struct's fields and which show as columns. */
 struct field {
 	const char *key;
-	char type; /* D-Bus basic type, or 'A' for au */
+	char type; /* D-Bus basic type, 'A' for au, 'T' for t holding CLOCK_REALTIME us */
 	const char *column; /* NULL: JSON only */
 };
 
@@ -62,7 +63,7 @@ static const struct listing listings[] = {
 	} },
 	{ "agents", "ListAgents", "iusuttsuttt", {
 		{ "pid", 'i', "PID" }, { "uid", 'u', "UID" }, { "version", 's', "VERSION" },
-		{ "caps", 'u', NULL }, { "connected_usec", 't', "SINCE(us)" },
+		{ "caps", 'u', NULL }, { "connected_usec", 'T', "INJECTED" },
 		{ "stop_ns", 't', "STOP(ns)" }, { "state", 's', "STATE" },
 		{ "probes", 'u', "PROBES" }, { "hits", 't', "HITS" },
 		{ "ns_per_hit", 't', "NS/HIT" }, { "errors", 't', "ERRORS" },
@@ -156,6 +157,7 @@ static int read_value(sd_bus_message *m, char type, struct value *v)
 		v->u = u32;
 		return r;
 	case 't':
+	case 'T':
 		return sd_bus_message_read_basic(m, 't', &v->u);
 	case 'b':
 		r = sd_bus_message_read_basic(m, 'b', &b);
@@ -177,6 +179,20 @@ static int read_value(sd_bus_message *m, char type, struct value *v)
 	return -EINVAL;
 }
 
+/* Local time to the millisecond, as journalctl prints it. */
+static void format_time(uint64_t usec, char *buf, size_t size)
+{
+	time_t sec = (time_t)(usec / 1000000);
+	struct tm tm;
+	size_t n;
+
+	if (!localtime_r(&sec, &tm) || !(n = strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))) {
+		snprintf(buf, size, "%" PRIu64, usec);
+		return;
+	}
+	snprintf(buf + n, size - n, ".%03u", (unsigned int)(usec / 1000 % 1000));
+}
+
 static void format_value(const struct value *v, char *buf, size_t size)
 {
 	size_t n = 0;
@@ -188,6 +204,9 @@ static void format_value(const struct value *v, char *buf, size_t size)
 	case 'u':
 	case 't':
 		snprintf(buf, size, "%" PRIu64, v->u);
+		return;
+	case 'T':
+		format_time(v->u, buf, size);
 		return;
 	case 'b':
 		snprintf(buf, size, "%s", v->b ? "yes" : "no");
@@ -211,6 +230,7 @@ static void print_json_value(const struct value *v)
 		return;
 	case 'u':
 	case 't':
+	case 'T':
 		printf("%" PRIu64, v->u);
 		return;
 	case 'b':
