@@ -316,12 +316,20 @@ int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char 
 	return 0;
 }
 
-int agent_map_open_lock(struct agent_map *m, const char *lock_dir, char *err, size_t errsz)
+int agent_map_open_lock(struct agent_map *m, int lock_fd, char *err, size_t errsz)
 {
-	m->lock = shm_maplock__open(lock_dir, m->id);
+	if (lock_fd <= 0)
+		return fail(err, errsz, EINVAL,
+			    "map %u (%s) is reached through bpf() and came without its write-back "
+			    "lock",
+			    m->id, agent_map_type_name(m->type));
+	m->lock = shm_maplock__open_fd(lock_fd);
 	if (!m->lock)
-		return fail(err, errsz, errno, "map %u: cannot open its write-back lock in %s: %s",
-			    m->id, lock_dir ? lock_dir : SHM_MAPLOCK_DIR, strerror(errno));
+		return fail(err, errsz, errno, "map %u: fd %d is not its write-back lock: %s",
+			    m->id, lock_fd, strerror(errno));
+	if (shm_maplock__map_id(m->lock) != m->id)
+		return fail(err, errsz, EINVAL, "map %u: fd %d is the write-back lock of map %u",
+			    m->id, lock_fd, shm_maplock__map_id(m->lock));
 	return 0;
 }
 

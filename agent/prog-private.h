@@ -131,7 +131,7 @@ bool agent_map_type_supported(uint32_t type);
 const char *agent_map_type_name(uint32_t type);
 int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char *err,
 		   size_t err_size);
-int agent_map_open_lock(struct agent_map *m, const char *lock_dir, char *err, size_t err_size);
+int agent_map_open_lock(struct agent_map *m, int lock_fd, char *err, size_t err_size);
 void agent_map_close(struct agent_map *m);
 /* Stops using the map's deltas (the program does more than add to it). */
 void agent_map_drop_deltas(struct agent_map *m);

@@ -244,7 +244,8 @@ static int cmp_lock(const void *a, const void *b)
 }
 
 /* The write-back locks, one per syscall map id, sorted by id: the order runs take them in. */
-static int open_locks(struct agent_prog *prog, const char *lock_dir, char err[AGENT_ERRMSG_SIZE])
+static int open_locks(struct agent_prog *prog, const struct agent_prog_spec *spec,
+		      char err[AGENT_ERRMSG_SIZE])
 {
 	for (size_t i = 0; i < prog->map_cnt; i++) {
 		struct agent_map *m = &prog->maps[i];
@@ -261,7 +262,7 @@ static int open_locks(struct agent_prog *prog, const char *lock_dir, char err[AG
 		if (prog->nlocks == AGENT_MAX_LOCKS)
 			return errf(err, E2BIG, "more than %d maps reached through bpf()",
 				    AGENT_MAX_LOCKS);
-		r = agent_map_open_lock(m, lock_dir, err, AGENT_ERRMSG_SIZE);
+		r = agent_map_open_lock(m, spec->maps[i].lock_fd, err, AGENT_ERRMSG_SIZE);
 		if (r < 0)
 			return r;
 		prog->locks[prog->nlocks++] = m->lock;
@@ -394,7 +395,7 @@ int agent_prog__load(const struct agent_prog_spec *spec, struct agent_prog **out
 			goto fail;
 		}
 	}
-	r = open_locks(prog, spec->lock_dir, err);
+	r = open_locks(prog, spec, err);
 	if (r < 0)
 		goto fail;
 	for (size_t i = 0; i < prog->map_cnt; i++)

@@ -62,6 +62,12 @@ struct agent_map_spec {
 	 * only adds (agent/additive.h).
 	 */
 	int delta_fd;
+	/*
+	 * The map's write-back lock (shm/maplock.h), the same file for every
+	 * agent of the map; required of a map reached through bpf(), 0 or
+	 * less: none.
+	 */
+	int lock_fd;
 };
 
 struct agent_prog_spec {
@@ -80,8 +86,6 @@ struct agent_prog_spec {
 	int perf_output_prog_fd;
 	int trace_printk_prog_fd;
 	bool jit;
-	/* Where the maps' write-back locks live (shm/maplock.h); NULL: /dev/shm. */
-	const char *lock_dir;
 };
 
 /* What a program sees of the probe that ran it. */

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: MIT
 /* The agents' socket, their connections and their injection (see agents.h). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,6 +16,7 @@
 #include "inject.h"
 #include "log.h"
 #include "proto.h"
+#include "rundir.h"
 
 #define AGENT_ENTRY "bpftime_agent_main"
 #define AGENT_LIBRARY_NAME "libbpftime-agent.so"
@@ -259,24 +259,6 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 	return 0;
 }
 
-/* The status pages' directory, emptied of pages an earlier daemon left. */
-static int make_stat_dir(const char *path)
-{
-	struct dirent *de;
-	DIR *d;
-
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	d = opendir(path);
-	if (!d)
-		return -errno;
-	while ((de = readdir(d)))
-		if (de->d_name[0] != '.')
-			(void)unlinkat(dirfd(d), de->d_name, 0);
-	closedir(d);
-	return 0;
-}
-
 int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 		 const char *library, const struct agents_ops *ops)
 {
@@ -304,8 +286,9 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 	} else {
 		snprintf(dir, sizeof(dir), "%s", slash ? "" : ".");
 	}
+	snprintf(a->run_dir, sizeof(a->run_dir), "%s", dir);
 	snprintf(a->stat_dir, sizeof(a->stat_dir), "%s/agents", dir);
-	r = make_stat_dir(a->stat_dir);
+	r = rundir_make_empty(a->stat_dir);
 	if (r < 0)
 		return log_error_errno(r, "Failed to create %s: %m", a->stat_dir);
 	strcpy(addr.sun_path, socket_path);

@@ -12,6 +12,7 @@
 #include <bpf/bpf.h>
 
 #include "deltas.h"
+#include "maplocks.h"
 #include "log.h"
 #include "outputs.h"
 #include "planner.h"
@@ -23,6 +24,8 @@
 #define HELPER_TRACE_VPRINTK 177
 /* Threads stopped for an agent's patch go on after this, answer or not. */
 #define HOLD_MAX_USEC 1000000
+/* Fds per map in a LOAD: its own, a delta array and a lock; one more for printk. */
+#define MAPS_PER_LOAD ((PROTO_MAX_FDS - 1) / 3)
 /* A newcomer is looked at this close to InjectDelaySec= after its exec (sd-event's default: 250 ms). */
 #define NEWCOMER_ACCURACY_USEC 1000
 /*
@@ -100,6 +103,7 @@ struct planner {
 	const struct config *config;
 	struct outputs *outputs;
 	struct deltas *deltas;
+	struct maplocks *maplocks; /* made with the first LOAD that needs one */
 	sd_event_source *defer;
 	sd_event_source *timer;
 	sd_event_source *newcomers; /* when the next process that exec'd is due a look */
@@ -497,20 +501,38 @@ static void rescan(struct planner *p)
 
 /* ---- Hand-off in one process ---- */
 
+/* The write-back lock of a map the agent reaches through bpf(); the first makes the directory. */
+static int map_lock(struct planner *p, uint32_t map_id, char *err, size_t err_size)
+{
+	char dir[sizeof(p->agents->run_dir) + 16];
+	int r;
+
+	if (!p->maplocks) {
+		snprintf(dir, sizeof(dir), "%s/maplocks", p->agents->run_dir);
+		r = maplocks_new(&p->maplocks, dir);
+		if (r < 0) {
+			snprintf(err, err_size, "cannot make %s for the maps' locks: %s", dir,
+				 strerror(-r));
+			return r;
+		}
+	}
+	return maplocks_get(p->maplocks, map_id, err, err_size);
+}
+
 static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 		     struct model_prog *prog, char *err, size_t err_size)
 {
 	struct proto_map maps[PROTO_MAX_MAPS];
 	int fds[PROTO_MAX_FDS], nfds = 0, r = 0;
-	uint64_t shared = 0; /* fds owned by outputs or deltas, by index */
+	uint64_t shared = 0; /* fds owned by outputs, deltas or maplocks, by index */
 	struct proto_msg m = { .type = PROTO_LOAD };
 	struct proto_load_fixed *f = &m.load.fixed;
 	struct plan_load *l;
 
-	/* Each map may come with a helper program or a delta array. */
-	if (prog->map_ref_cnt > PROTO_MAX_FDS / 2 - 2) {
+	/* Each map may come with a helper program, or a delta array and a lock; one printk. */
+	if (prog->map_ref_cnt > MAPS_PER_LOAD) {
 		snprintf(err, err_size, "program %u uses %u maps (at most %u)", prog->id,
-			 prog->map_ref_cnt, PROTO_MAX_FDS / 2 - 2);
+			 prog->map_ref_cnt, MAPS_PER_LOAD);
 		return -E2BIG;
 	}
 	*f = (struct proto_load_fixed){
@@ -575,8 +597,16 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 			fds[nfds++] = out;
 		} else if (!(info.map_flags & BPF_F_MMAPABLE)) {
 			char why[PLANNER_REASON_LEN];
-			int dfd = deltas_get(p->deltas, p->model, fd, &info, why, sizeof(why));
+			int dfd, lfd = map_lock(p, info.id, err, err_size);
 
+			if (lfd < 0) {
+				r = lfd;
+				break;
+			}
+			maps[i].lock_fd = (uint32_t)nfds + 1;
+			shared |= 1ull << nfds;
+			fds[nfds++] = lfd;
+			dfd = deltas_get(p->deltas, p->model, fd, &info, why, sizeof(why));
 			if (dfd >= 0) {
 				maps[i].delta_fd = (uint32_t)nfds + 1;
 				shared |= 1ull << nfds;
@@ -833,6 +863,8 @@ static void reconcile(struct planner *p)
 	remove_dead(p);
 	outputs_release(p->outputs, map_in_use, p);
 	deltas_release(p->deltas, map_in_use, p);
+	if (p->maplocks)
+		maplocks_release(p->maplocks, map_in_use, p);
 	if (c.added || p->rescan) {
 		p->rescan = false;
 		rescan(p);
@@ -1131,6 +1163,7 @@ void planner_free(struct planner *p)
 	sd_event_source_unref(p->timer);
 	sd_event_source_unref(p->newcomers);
 	outputs_free(p->outputs);
+	maplocks_free(p->maplocks);
 	/* After the agents: what they added last goes into the maps. */
 	deltas_free(p->deltas);
 	free(p);

@@ -107,6 +107,9 @@ static int decode_load(struct proto_msg *msg, const uint8_t *var, size_t left, s
 		if (m.delta_fd && !fd_ok(m.delta_fd - 1, nfds, false))
 			return fail(err, "LOAD: map %u names delta fd %u, the message has %zu", i,
 				    m.delta_fd - 1, nfds);
+		if (m.lock_fd && !fd_ok(m.lock_fd - 1, nfds, false))
+			return fail(err, "LOAD: map %u names lock fd %u, the message has %zu", i,
+				    m.lock_fd - 1, nfds);
 		if (!m.key_size && m.type != 27 /* RINGBUF */ && m.type != 4 /* PERF_EVENT_ARRAY */)
 			return fail(err, "LOAD: map %u (id %u) has key size 0", i, m.id);
 	}

@@ -88,6 +88,11 @@ struct proto_map {
 	 * as fd index + 1; 0: none, reach the map through bpf().
 	 */
 	uint32_t delta_fd;
+	/*
+	 * The map's write-back lock (shm/maplock.h), shared by the agents of
+	 * every process and user, as fd index + 1; 0: none (output maps).
+	 */
+	uint32_t lock_fd;
 };
 
 /* What version 1 sent of each map: later fields read as zero from it. */

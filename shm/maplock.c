@@ -38,7 +38,7 @@ struct shm_maplock {
 
 static int lock_path(char *buf, size_t sz, const char *dir, uint32_t map_id)
 {
-	int n = snprintf(buf, sz, "%s/bpftimed-maplock-%u", dir ? dir : SHM_MAPLOCK_DIR, map_id);
+	int n = snprintf(buf, sz, "%s/bpftimed-maplock-%u", dir, map_id);
 
 	return n < 0 || (size_t)n >= sz ? -ENAMETOOLONG : 0;
 }
@@ -128,41 +128,35 @@ out:
 	return r;
 }
 
-struct shm_maplock *shm_maplock__open(const char *dir, uint32_t map_id)
+int shm_maplock__open_file(const char *dir, uint32_t map_id)
 {
 	struct maplock_file *f;
 	char path[PATH_MAX];
 	int fd, r;
 
 	r = lock_path(path, sizeof(path), dir, map_id);
-	if (r < 0) {
-		errno = -r;
-		return NULL;
-	}
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (r < 0)
+		return r;
+	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT) {
 		r = create(path, map_id);
-		if (r < 0) {
-			errno = -r;
-			return NULL;
-		}
-		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (r < 0)
+			return r;
+		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	}
 	if (fd < 0)
-		return NULL;
+		return -errno;
+	/* Checked now: whoever maps it later must find the lock of this map. */
 	f = map_file(fd);
-	r = errno;
-	close(fd);
-	if (!f) {
-		errno = r;
-		return NULL;
+	if (!f || f->map_id != map_id) {
+		r = f ? -EBADMSG : -errno;
+		if (f)
+			munmap(f, sizeof(*f));
+		close(fd);
+		return r;
 	}
-	if (f->map_id != map_id) {
-		munmap(f, sizeof(*f));
-		errno = EBADMSG;
-		return NULL;
-	}
-	return wrap(f);
+	munmap(f, sizeof(*f));
+	return fd;
 }
 
 void shm_maplock__close(struct shm_maplock *l)

@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * shm_maplock — the write-back lock of one kernel map, shared by every agent
- * that serves the map, in any process: a robust, process-shared mutex in a
- * small shared-memory file named after the map's kernel id.
+ * that serves the map, in any process and of any user: a robust,
+ * process-shared mutex in a small file named after the map's kernel id, in
+ * a directory only the daemon writes.
  *
  * Contract:
- *  - shm_maplock__open() opens the lock file of map_id in dir, creating it
- *    (mode 0600, fully initialised before it becomes visible under its name)
- *    when it does not exist; every opener of the same file shares the same
- *    mutex. shm_maplock__open_fd() takes a lock file someone else opened
- *    (the daemon can create them and pass fds). Both return NULL with errno
- *    set on failure.
+ *  - shm_maplock__open_file() opens the lock file of map_id in dir, creating
+ *    it (mode 0600, fully initialised before it becomes visible under its
+ *    name) when it does not exist, and returns its fd or -errno. The daemon
+ *    passes that fd to every agent of the map; shm_maplock__open_fd() maps
+ *    it (NULL with errno set when it is no lock file), and every holder of
+ *    the same file shares the same mutex.
  *  - shm_maplock__lock() waits at most timeout_ns. It returns 0 when locked,
  *    1 when locked after the previous holder died holding it (the map may
  *    then hold that holder's partial write-back), -ETIMEDOUT, or another
@@ -24,11 +25,9 @@
 
 #include <stdint.h>
 
-#define SHM_MAPLOCK_DIR "/dev/shm"
-
 struct shm_maplock;
 
-struct shm_maplock *shm_maplock__open(const char *dir, uint32_t map_id);
+int shm_maplock__open_file(const char *dir, uint32_t map_id);
 struct shm_maplock *shm_maplock__open_fd(int fd);
 void shm_maplock__close(struct shm_maplock *l);
 

@@ -27,6 +27,7 @@
 
 #include "agent-test.h"
 #include "agentstat.h"
+#include "maplock.h"
 #include "proto.h"
 #include "stopper.h"
 
@@ -37,7 +38,8 @@ struct target {
 	FILE *in, *out;
 };
 
-static void start_target(struct target *t, const char *sock)
+/* The target, as uid when not 0. */
+static void start_target(struct target *t, const char *sock, uid_t uid)
 {
 	int in[2], out[2];
 
@@ -48,6 +50,8 @@ static void start_target(struct target *t, const char *sock)
 	if (!t->pid) {
 		dup2(in[0], 0);
 		dup2(out[1], 1);
+		if (uid && (setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0))
+			_exit(126);
 		setenv("LD_PRELOAD", AGENT_LIBRARY, 1);
 		setenv("BPFTIME_AGENT_SOCKET", sock, 1);
 		execl(CHANNEL_TARGET, CHANNEL_TARGET, (char *)NULL);
@@ -128,12 +132,14 @@ struct channel {
 	const struct bpf_insn *insns;
 	size_t insn_cnt;
 	int map_fd, tool_fd;
+	uint32_t map_id;
+	int lock_fd; /* the map's write-back lock, as the daemon makes it */
 	char exe[4096];
 	unsigned long long offset, sem_offset;
 	unsigned long long push_offset, push_size;
 };
 
-static void channel_open(struct channel *c)
+static void channel_open(struct channel *c, uid_t uid)
 {
 	struct bpf_program *prog;
 	char err[PROTO_ERRMSG_SIZE];
@@ -147,6 +153,15 @@ static void channel_open(struct channel *c)
 	c->insns = bpf_program__insns(prog);
 	c->insn_cnt = bpf_program__insn_cnt(prog);
 	c->map_fd = at_map_fd(c->obj, "arr");
+	{
+		struct bpf_map_info info = { 0 };
+		__u32 len = sizeof(info);
+
+		cr_assert_eq(bpf_obj_get_info_by_fd(c->map_fd, &info, &len), 0);
+		c->map_id = info.id;
+	}
+	c->lock_fd = shm_maplock__open_file(AT_LOCK_DIR, c->map_id);
+	cr_assert_geq(c->lock_fd, 0);
 	/* The fd number the program's lddw names, as a tool's program does. */
 	c->tool_fd = -1;
 	for (size_t i = 0; i + 1 < c->insn_cnt; i++)
@@ -162,7 +177,9 @@ static void channel_open(struct channel *c)
 	c->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	cr_assert_eq(bind(c->lfd, (struct sockaddr *)&c->addr, sizeof(c->addr)), 0);
 	cr_assert_eq(listen(c->lfd, 1), 0);
-	start_target(&c->t, c->addr.sun_path);
+	/* Any user may connect; the agent checks that we are root. */
+	cr_assert_eq(chmod(c->addr.sun_path, 0666), 0);
+	start_target(&c->t, c->addr.sun_path, uid);
 	cr_assert_eq(fscanf(c->t.out, "offset %llu %llu %4095s", &c->offset, &c->sem_offset,
 			    c->exe),
 		     3);
@@ -188,16 +205,18 @@ static void channel_close(struct channel *c)
 	close(c->conn);
 	close(c->lfd);
 	unlink(c->addr.sun_path);
+	close(c->lock_fd);
 	at_obj_free(c->obj);
 }
 
-/* LOAD: the program and its map, sent as an fd. */
+/* LOAD: the program and its map, sent as an fd, with the map's lock. */
 static void send_load(struct channel *c, uint32_t seq, uint32_t prog)
 {
-	struct proto_map map = { .id = 0, .type = BPF_MAP_TYPE_ARRAY, .key_size = 4,
+	struct proto_map map = { .id = c->map_id, .type = BPF_MAP_TYPE_ARRAY, .key_size = 4,
 				 .value_size = 8, .max_entries = 1, .tool_fd = c->tool_fd,
-				 .fd_index = 0 };
-	struct proto_msg m = { .type = PROTO_LOAD, .seq = seq, .nfds = 1 };
+				 .fd_index = 0, .lock_fd = 2 };
+	struct proto_msg m = { .type = PROTO_LOAD, .seq = seq, .nfds = 2 };
+	int fds[2] = { c->map_fd, c->lock_fd };
 
 	m.load.fixed = (struct proto_load_fixed){
 		.prog = prog, .prog_type = BPF_PROG_TYPE_KPROBE, .flags = PROTO_LOAD_JIT,
@@ -208,7 +227,7 @@ static void send_load(struct channel *c, uint32_t seq, uint32_t prog)
 	};
 	m.load.maps = (const uint8_t *)&map;
 	m.load.insns = (const uint8_t *)c->insns;
-	send_msg(c->conn, &m, &c->map_fd, 1);
+	send_msg(c->conn, &m, fds, 2);
 }
 
 /*
@@ -284,7 +303,7 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	struct channel c;
 	unsigned int sem;
 
-	channel_open(&c);
+	channel_open(&c, 0);
 	snprintf(dir, sizeof(dir), "/tmp/bpftime-channel-%d.stat", getpid());
 	page = send_stat_page(&c, dir);
 	expect_no_error(c.conn, "STATS");
@@ -335,6 +354,28 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 	rmdir(dir);
 }
 
+/*
+ * A target of another user: the map's lock the daemon made (root's, mode
+ * 0600) comes as an fd, so its agent shares it with every other agent of
+ * the map, whoever runs them.
+ */
+Test(agent_channel, another_users_target_shares_the_maps_lock, .timeout = 60)
+{
+	struct channel c;
+	unsigned int sem;
+
+	channel_open(&c, 65534);
+	send_load(&c, 1, 1);
+	expect_no_error(c.conn, "LOAD");
+	send_attach(&c, 2, 7, 1);
+	expect_no_error(c.conn, "ATTACH");
+	cr_assert_eq(call_target(&c.t, 1000, &sem), 1000);
+	cr_expect_eq(array_count(c.map_fd), 1000, "the agent counted %llu of 1000 calls",
+		     (unsigned long long)array_count(c.map_fd));
+	send_id(&c, PROTO_BYE, 3, 0);
+	channel_close(&c);
+}
+
 /* A status page that is not one is refused with the reason; the agent serves on. */
 Test(agent_channel, refuses_a_bad_status_page, .timeout = 60)
 {
@@ -348,7 +389,7 @@ Test(agent_channel, refuses_a_bad_status_page, .timeout = 60)
 	ssize_t n;
 	int fd;
 
-	channel_open(&c);
+	channel_open(&c, 0);
 	fd = open("/dev/null", O_RDWR);
 	m.stats = (struct proto_stats_fixed){ .size = sizeof(struct shm_agentstat), .version = 1 };
 	send_msg(c.conn, &m, &fd, 1);
@@ -410,7 +451,7 @@ Test(agent_channel, push_first_with_threads_stopped, .timeout = 60)
 	struct channel c;
 	unsigned int sem;
 
-	channel_open(&c);
+	channel_open(&c, 0);
 	send_load(&c, 1, 1);
 	expect_msg(c.conn, PROTO_DONE);
 	send_attach_to(&c, 2, 7, 1, true);
@@ -479,7 +520,7 @@ Test(agent_channel, churn_while_calling, .timeout = 120)
 	int cycles = 0;
 	long done;
 
-	channel_open(&c);
+	channel_open(&c, 0);
 	before = array_count(c.map_fd);
 	fprintf(c.t.in, "%ld\n", calls);
 	fflush(c.t.in);

@@ -106,6 +106,7 @@ Test(agent_load, map_bpf_cannot_write_back, .timeout = 30)
 		.key_size = 4,
 		.value_size = 8,
 		.max_entries = 16,
+		.lock_fd = -1,
 	};
 	struct agent_prog_spec spec = {
 		.insns = insns,
@@ -130,14 +131,21 @@ Test(agent_load, map_bpf_cannot_write_back, .timeout = 30)
 	cr_assert_geq(fd, 0);
 	((struct ebpf_insn *)insns)[0].imm = fd;
 	map.fd = fd;
-	cr_expect_eq(agent_prog__load(&spec, &p, msg), 0, "%s", msg);
-	agent_prog__free(p);
 	{
 		struct bpf_map_info info = { 0 };
 		__u32 len = sizeof(info);
 
-		if (!bpf_obj_get_info_by_fd(fd, &info, &len))
-			shm_maplock__unlink(NULL, info.id);
+		cr_assert_eq(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+		map.id = info.id;
+		/* Without its write-back lock a map reached through bpf() is refused. */
+		cr_expect_eq(agent_prog__load(&spec, &p, msg), -EINVAL);
+		cr_expect(strstr(msg, "came without its write-back lock"), "%s", msg);
+		map.lock_fd = shm_maplock__open_file(AT_LOCK_DIR, info.id);
+		cr_assert_geq(map.lock_fd, 0);
+		cr_expect_eq(agent_prog__load(&spec, &p, msg), 0, "%s", msg);
+		agent_prog__free(p);
+		close(map.lock_fd);
+		shm_maplock__unlink(AT_LOCK_DIR, info.id);
 	}
 	close(fd);
 }

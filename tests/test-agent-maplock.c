@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The map write-back lock (shm/maplock.h): one lock per map id shared by
- * every opener in every process, safe to create from many processes at once,
- * and a holder that dies does not wedge the others.
+ * every holder of its file in every process, safe to create from many
+ * processes at once, and a holder that dies does not wedge the others.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +36,21 @@ static void remove_dir(void)
 
 TestSuite(agent_maplock, .init = make_dir, .fini = remove_dir, .timeout = 60);
 
+/* As the daemon makes it and an agent maps it. */
+static struct shm_maplock *open_lock(uint32_t map_id)
+{
+	int fd = shm_maplock__open_file(dir, map_id);
+	struct shm_maplock *l;
+
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	l = shm_maplock__open_fd(fd);
+	close(fd);
+	return l;
+}
+
 struct holder {
 	struct shm_maplock *l;
 	int r;
@@ -53,8 +68,8 @@ static void *try_lock(void *arg)
 
 Test(agent_maplock, handles_share_one_lock)
 {
-	struct shm_maplock *a = shm_maplock__open(dir, 7), *b = shm_maplock__open(dir, 7);
-	struct shm_maplock *other = shm_maplock__open(dir, 8);
+	struct shm_maplock *a = open_lock(7), *b = open_lock(7);
+	struct shm_maplock *other = open_lock(8);
 	struct holder h = { b, 0 };
 	pthread_t t;
 
@@ -84,7 +99,7 @@ Test(agent_maplock, handles_share_one_lock)
 
 Test(agent_maplock, dead_holder_does_not_wedge)
 {
-	struct shm_maplock *l = shm_maplock__open(dir, 9);
+	struct shm_maplock *l = open_lock(9);
 	pid_t child;
 	int status;
 
@@ -92,7 +107,7 @@ Test(agent_maplock, dead_holder_does_not_wedge)
 	child = fork();
 	cr_assert_geq(child, 0);
 	if (child == 0) {
-		struct shm_maplock *c = shm_maplock__open(dir, 9);
+		struct shm_maplock *c = open_lock(9);
 
 		_exit(c && shm_maplock__lock(c, 1000000000ull) == 0 ? 0 : 1);
 		/* dies holding it */
@@ -117,7 +132,7 @@ Test(agent_maplock, created_by_many_processes_at_once)
 		kids[i] = fork();
 		cr_assert_geq(kids[i], 0);
 		if (kids[i] == 0) {
-			struct shm_maplock *l = shm_maplock__open(dir, 42);
+			struct shm_maplock *l = open_lock(42);
 
 			if (!l)
 				_exit(2);
@@ -147,11 +162,11 @@ Test(agent_maplock, created_by_many_processes_at_once)
 
 Test(agent_maplock, open_fd_and_bad_files)
 {
-	char path[128];
+	char path[128], five[128];
 	struct shm_maplock *l;
 	int fd;
 
-	l = shm_maplock__open(dir, 5);
+	l = open_lock(5);
 	cr_assert_not_null(l);
 	shm_maplock__close(l);
 	snprintf(path, sizeof(path), "%s/bpftimed-maplock-5", dir);
@@ -169,6 +184,16 @@ Test(agent_maplock, open_fd_and_bad_files)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(ftruncate(fd, 4096), 0);
 	close(fd);
-	cr_expect_null(shm_maplock__open(dir, 6));
+	cr_expect_null(open_lock(6));
 	cr_expect_eq(errno, EBADMSG);
+
+	/* Nor is a symbolic link to one: the daemon never follows one. */
+	snprintf(path, sizeof(path), "%s/bpftimed-maplock-7", dir);
+	cr_assert_eq(symlink("bpftimed-maplock-5", path), 0);
+	cr_expect_eq(shm_maplock__open_file(dir, 7), -ELOOP);
+	/* Nor is the lock file of another map. */
+	snprintf(path, sizeof(path), "%s/bpftimed-maplock-8", dir);
+	snprintf(five, sizeof(five), "%s/bpftimed-maplock-5", dir);
+	cr_assert_eq(link(five, path), 0);
+	cr_expect_eq(shm_maplock__open_file(dir, 8), -EBADMSG);
 }

@@ -94,7 +94,7 @@ void at_obj_free(struct at_obj *o)
 		__u32 len = sizeof(info);
 
 		if (!bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len))
-			shm_maplock__unlink(NULL, info.id);
+			shm_maplock__unlink(AT_LOCK_DIR, info.id);
 	}
 	for (int i = 0; i < o->nhelpers; i++)
 		bpf_object__close(o->helpers[i]);
@@ -213,6 +213,7 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 	const struct bpf_insn *insns;
 	struct agent_prog_spec spec;
 	size_t cnt, nmaps = 0;
+	int r;
 
 	cr_assert_not_null(prog, "no program %s", name);
 	insns = bpf_program__insns(prog);
@@ -248,6 +249,8 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ||
 		    info.type == BPF_MAP_TYPE_CGROUP_ARRAY)
 			maps[nmaps].output_prog_fd = map_helper(o, in->imm, info.type);
+		else
+			maps[nmaps].lock_fd = shm_maplock__open_file(AT_LOCK_DIR, info.id);
 		if ((flags & AT_DELTAS) && takes_deltas(&info))
 			maps[nmaps].delta_fd =
 				delta_store(o, in->imm, info.value_size, !(flags & AT_UNDRAINED));
@@ -264,7 +267,12 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 		.trace_printk_prog_fd = (flags & AT_NO_TRACE_PROG) ? -1 : trace_helper(o),
 		.jit = at_jit(),
 	};
-	return agent_prog__load(&spec, out, err);
+	r = agent_prog__load(&spec, out, err);
+	/* The agent maps the locks: their fds can go. */
+	for (size_t k = 0; k < nmaps; k++)
+		if (maps[k].lock_fd > 0)
+			close(maps[k].lock_fd);
+	return r;
 }
 
 struct agent_prog *at_prog_load(struct at_obj *o, const char *name)

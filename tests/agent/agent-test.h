@@ -24,6 +24,8 @@
 #include "prog.h"
 
 #define AT_MAX_HELPERS 16
+/* Where the maps' write-back locks are made, as the daemon makes them. */
+#define AT_LOCK_DIR "/dev/shm"
 
 struct drain_bpf;
 

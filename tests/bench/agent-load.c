@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
 /*
  * Loading a program of a libbpf object into the agent as the daemon will:
- * the maps its lddw instructions name, with their kernel fds and ids, and
- * for a RINGBUF the output helper program. Shared by the benchmarks.
+ * the maps its lddw instructions name, with their kernel fds and ids, their
+ * write-back locks (in BENCH_LOCK_DIR), and for a RINGBUF the output helper
+ * program. Shared by the benchmarks.
  */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -16,6 +18,8 @@
 #include "drain.skel.h"
 #include "maplock.h"
 #include "ringbuf-output.skel.h"
+
+#define BENCH_LOCK_DIR "/dev/shm"
 
 int bench_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -46,6 +50,7 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 	int fds[8], ringbuf_prog = -1;
 	char err[AGENT_ERRMSG_SIZE];
 	struct agent_prog *p;
+	int r;
 
 	for (size_t i = 0; i + 1 < cnt; i++) {
 		struct bpf_map_info info = { 0 };
@@ -67,6 +72,8 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 					.value_size = info.value_size,
 					.max_entries = info.max_entries,
 					.flags = info.map_flags,
+					.lock_fd = shm_maplock__open_file(BENCH_LOCK_DIR,
+									  info.id),
 				};
 				if (deltas && (info.type == BPF_MAP_TYPE_HASH ||
 					       info.type == BPF_MAP_TYPE_PERCPU_HASH ||
@@ -101,7 +108,12 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 		.trace_printk_prog_fd = -1,
 		.jit = jit,
 	};
-	if (agent_prog__load(&spec, &p, err) < 0) {
+	r = agent_prog__load(&spec, &p, err);
+	/* The agent maps the locks: their fds can go. */
+	for (size_t k = 0; k < n; k++)
+		if (maps[k].lock_fd > 0)
+			close(maps[k].lock_fd);
+	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", name, err);
 		exit(1);
 	}
@@ -118,6 +130,6 @@ void bench_unlink_locks(struct bpf_object *obj)
 		__u32 len = sizeof(info);
 
 		if (!bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len))
-			shm_maplock__unlink(NULL, info.id);
+			shm_maplock__unlink(BENCH_LOCK_DIR, info.id);
 	}
 }
