@@ -207,6 +207,12 @@ Test(vm_atomic, load_acquire_store_release, .timeout = 10)
 			     loads[i].size);
 	}
 
+	/* A copy of the loaded register made before the load is no copy after it. */
+	insn_line(line, sizeof(line), EBPF_CLS_STX | EBPF_ATOMIC | EBPF_DW, 0, 1, 0, EBPF_LOAD_ACQ);
+	snprintf(text, sizeof(text), "mov %%r0, 5\nmov %%r3, %%r0\n%smov %%r3, %%r0\nmov %%r0, %%r3\n"
+		 "exit\n", line);
+	cr_expect_eq(vt_run_mem(text, mem, sizeof(mem)), 0x1122334455667788);
+
 	insn_line(line, sizeof(line), EBPF_CLS_STX | EBPF_ATOMIC | EBPF_W, 1, 2, 8, EBPF_STORE_REL);
 	snprintf(text, sizeof(text), "lddw %%r2, 0xdeadbeefcafef00d\n%sexit\n", line);
 	mem[1] = UINT64_MAX;

@@ -1112,6 +1112,7 @@ static void copies_after(struct jit *j, const struct ebpf_insn *in)
 		return;
 	case EBPF_CLS_STX:
 		if (EBPF_MODE(in->code) == EBPF_ATOMIC) {
+			copies_forget(j, in->dst); /* load-acquire */
 			copies_forget(j, in->src); /* fetch */
 			copies_forget(j, 0);	   /* cmpxchg */
 		}
