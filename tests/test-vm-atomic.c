@@ -208,8 +208,8 @@ Test(vm_atomic, load_acquire_store_release, .timeout = 10)
 	}
 
 	/* A copy of the loaded register made before the load is no copy after it. */
-	insn_line(line, sizeof(line), EBPF_CLS_STX | EBPF_ATOMIC | EBPF_DW, 0, 1, 0, EBPF_LOAD_ACQ);
-	snprintf(text, sizeof(text), "mov %%r0, 5\nmov %%r3, %%r0\n%smov %%r3, %%r0\nmov %%r0, %%r3\n"
+	insn_line(line, sizeof(line), EBPF_CLS_STX | EBPF_ATOMIC | EBPF_DW, 2, 1, 0, EBPF_LOAD_ACQ);
+	snprintf(text, sizeof(text), "mov %%r2, 5\nmov %%r3, %%r2\n%smov %%r3, %%r2\nmov %%r0, %%r3\n"
 		 "exit\n", line);
 	cr_expect_eq(vt_run_mem(text, mem, sizeof(mem)), 0x1122334455667788);
 
