@@ -286,7 +286,6 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 	} else {
 		snprintf(dir, sizeof(dir), "%s", slash ? "" : ".");
 	}
-	snprintf(a->run_dir, sizeof(a->run_dir), "%s", dir);
 	snprintf(a->stat_dir, sizeof(a->stat_dir), "%s/agents", dir);
 	r = rundir_make_empty(a->stat_dir);
 	if (r < 0)

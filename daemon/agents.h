@@ -68,8 +68,6 @@ struct agents {
 	int listen_fd;
 	sd_event_source *listen_source;
 	char socket_path[108];
-	/* The socket's directory: the status pages and the map locks live below. */
-	char run_dir[108];
 	char stat_dir[128];
 	char library[4096];
 	struct agent *list;

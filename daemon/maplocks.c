@@ -10,7 +10,6 @@
 
 #include "maplock.h"
 #include "maplocks.h"
-#include "rundir.h"
 
 struct maplock_entry {
 	struct maplock_entry *next;
@@ -19,33 +18,12 @@ struct maplock_entry {
 };
 
 struct maplocks {
-	char dir[4096];
 	struct maplock_entry *list;
 };
 
-int maplocks_new(struct maplocks **ret, const char *dir)
+struct maplocks *maplocks_new(void)
 {
-	struct maplocks *l = calloc(1, sizeof(*l));
-	int r;
-
-	if (!l)
-		return -ENOMEM;
-	r = snprintf(l->dir, sizeof(l->dir), "%s", dir) >= (int)sizeof(l->dir)
-		    ? -ENAMETOOLONG
-		    : rundir_make_empty(l->dir); /* no agent of an earlier daemon serves */
-	if (r < 0) {
-		free(l);
-		return r;
-	}
-	*ret = l;
-	return 0;
-}
-
-static void drop(struct maplocks *l, struct maplock_entry *e)
-{
-	close(e->fd);
-	(void)shm_maplock__unlink(l->dir, e->map_id);
-	free(e);
+	return calloc(1, sizeof(struct maplocks));
 }
 
 void maplocks_free(struct maplocks *l)
@@ -56,7 +34,8 @@ void maplocks_free(struct maplocks *l)
 		struct maplock_entry *e = l->list;
 
 		l->list = e->next;
-		drop(l, e);
+		close(e->fd);
+		free(e);
 	}
 	free(l);
 }
@@ -74,10 +53,10 @@ int maplocks_get(struct maplocks *l, uint32_t map_id, char *err, size_t err_size
 		snprintf(err, err_size, "out of memory");
 		return -ENOMEM;
 	}
-	fd = shm_maplock__open_file(l->dir, map_id);
+	fd = shm_maplock__create(map_id);
 	if (fd < 0) {
-		snprintf(err, err_size, "cannot make the write-back lock of map %u in %s: %s", map_id,
-			 l->dir, strerror(-fd));
+		snprintf(err, err_size, "cannot make the write-back lock of map %u: %s", map_id,
+			 strerror(-fd));
 		free(e);
 		return fd;
 	}
@@ -106,6 +85,7 @@ void maplocks_release(struct maplocks *l, int (*keep)(void *ctx, uint32_t map_id
 			continue;
 		}
 		*pp = e->next;
-		drop(l, e);
+		close(e->fd);
+		free(e);
 	}
 }

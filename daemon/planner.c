@@ -103,7 +103,7 @@ struct planner {
 	const struct config *config;
 	struct outputs *outputs;
 	struct deltas *deltas;
-	struct maplocks *maplocks; /* made with the first LOAD that needs one */
+	struct maplocks *maplocks;
 	sd_event_source *defer;
 	sd_event_source *timer;
 	sd_event_source *newcomers; /* when the next process that exec'd is due a look */
@@ -501,24 +501,6 @@ static void rescan(struct planner *p)
 
 /* ---- Hand-off in one process ---- */
 
-/* The write-back lock of a map the agent reaches through bpf(); the first makes the directory. */
-static int map_lock(struct planner *p, uint32_t map_id, char *err, size_t err_size)
-{
-	char dir[sizeof(p->agents->run_dir) + 16];
-	int r;
-
-	if (!p->maplocks) {
-		snprintf(dir, sizeof(dir), "%s/maplocks", p->agents->run_dir);
-		r = maplocks_new(&p->maplocks, dir);
-		if (r < 0) {
-			snprintf(err, err_size, "cannot make %s for the maps' locks: %s", dir,
-				 strerror(-r));
-			return r;
-		}
-	}
-	return maplocks_get(p->maplocks, map_id, err, err_size);
-}
-
 static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 		     struct model_prog *prog, char *err, size_t err_size)
 {
@@ -597,7 +579,7 @@ static int send_load(struct planner *p, struct plan_proc *x, struct agent *g,
 			fds[nfds++] = out;
 		} else if (!(info.map_flags & BPF_F_MMAPABLE)) {
 			char why[PLANNER_REASON_LEN];
-			int dfd, lfd = map_lock(p, info.id, err, err_size);
+			int dfd, lfd = maplocks_get(p->maplocks, info.id, err, err_size);
 
 			if (lfd < 0) {
 				r = lfd;
@@ -863,8 +845,7 @@ static void reconcile(struct planner *p)
 	remove_dead(p);
 	outputs_release(p->outputs, map_in_use, p);
 	deltas_release(p->deltas, map_in_use, p);
-	if (p->maplocks)
-		maplocks_release(p->maplocks, map_in_use, p);
+	maplocks_release(p->maplocks, map_in_use, p);
 	if (c.added || p->rescan) {
 		p->rescan = false;
 		rescan(p);
@@ -1120,11 +1101,11 @@ int planner_new(struct planner **ret, sd_event *event, struct model *model,
 		return -ENOMEM;
 	*p = (struct planner){ .event = event, .model = model, .agents = agents,
 			       .config = config, .outputs = outputs_new(),
-			       .deltas = deltas_new(event) };
+			       .deltas = deltas_new(event), .maplocks = maplocks_new() };
 	/* Handles unlike those of an earlier daemon an agent may still know. */
 	if (getrandom(&p->next_handle, sizeof(p->next_handle), 0) < 0)
 		p->next_handle = (uint32_t)time(NULL);
-	r = p->outputs && p->deltas ? 0 : -ENOMEM;
+	r = p->outputs && p->deltas && p->maplocks ? 0 : -ENOMEM;
 	if (r == 0)
 		r = sd_event_add_defer(event, &p->defer, on_defer, p);
 	if (r >= 0)

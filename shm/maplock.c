@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The map write-back lock (maplock.h). A new lock file is written and
- * initialised under a temporary name, then linked to its final name, so an
- * opener never sees a half-made mutex; two creators racing both end up with
- * the one that was linked first.
+ * The map write-back lock (maplock.h): a sealed memfd holding a robust,
+ * process-shared mutex, initialised before anyone else can see it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,13 +33,6 @@ struct shm_maplock {
 	struct maplock_file *f;
 	uint32_t map_id;
 };
-
-static int lock_path(char *buf, size_t sz, const char *dir, uint32_t map_id)
-{
-	int n = snprintf(buf, sz, "%s/bpftimed-maplock-%u", dir, map_id);
-
-	return n < 0 || (size_t)n >= sz ? -ENAMETOOLONG : 0;
-}
 
 static struct maplock_file *map_file(int fd)
 {
@@ -86,77 +77,43 @@ struct shm_maplock *shm_maplock__open_fd(int fd)
 	return f ? wrap(f) : NULL;
 }
 
-/* Writes a fresh lock file under a temporary name and links it to path. */
-static int create(const char *path, uint32_t map_id)
+int shm_maplock__create(uint32_t map_id)
 {
 	pthread_mutexattr_t attr;
 	struct maplock_file *f;
-	char tmp[PATH_MAX];
-	int fd, r = 0;
+	int fd, r;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.%d.%lx", path, getpid(),
-		     (unsigned long)pthread_self()) >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	fd = memfd_create("bpftimed-maplock", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, 0600) < 0 || ftruncate(fd, sizeof(*f)) < 0) {
-		r = -errno;
-		goto out;
-	}
+	if (ftruncate(fd, sizeof(*f)) < 0)
+		goto fail;
 	f = mmap(NULL, sizeof(*f), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (f == MAP_FAILED) {
-		r = -errno;
-		goto out;
-	}
+	if (f == MAP_FAILED)
+		goto fail;
 	/* The mutex is initialised in place: a pthread mutex must not be copied. */
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-	r = -pthread_mutex_init(&f->mutex, &attr);
+	r = pthread_mutex_init(&f->mutex, &attr);
 	pthread_mutexattr_destroy(&attr);
 	f->map_id = map_id;
 	f->size = sizeof(*f);
 	f->version = MAPLOCK_VERSION;
 	f->magic = MAPLOCK_MAGIC;
 	munmap(f, sizeof(*f));
-	if (r == 0 && link(tmp, path) < 0 && errno != EEXIST)
-		r = -errno;
-out:
-	unlink(tmp);
+	if (r) {
+		errno = r;
+		goto fail;
+	}
+	/* Its size is fixed for good: no holder can make the others fault. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
 	close(fd);
 	return r;
-}
-
-int shm_maplock__open_file(const char *dir, uint32_t map_id)
-{
-	struct maplock_file *f;
-	char path[PATH_MAX];
-	int fd, r;
-
-	r = lock_path(path, sizeof(path), dir, map_id);
-	if (r < 0)
-		return r;
-	fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
-		r = create(path, map_id);
-		if (r < 0)
-			return r;
-		fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-	}
-	if (fd < 0)
-		return -errno;
-	/* Checked now: whoever maps it later must find the lock of this map. */
-	f = map_file(fd);
-	if (!f || f->map_id != map_id) {
-		r = f ? -EBADMSG : -errno;
-		if (f)
-			munmap(f, sizeof(*f));
-		close(fd);
-		return r;
-	}
-	munmap(f, sizeof(*f));
-	return fd;
 }
 
 void shm_maplock__close(struct shm_maplock *l)
@@ -198,14 +155,4 @@ void shm_maplock__unlock(struct shm_maplock *l)
 uint32_t shm_maplock__map_id(const struct shm_maplock *l)
 {
 	return l->map_id;
-}
-
-int shm_maplock__unlink(const char *dir, uint32_t map_id)
-{
-	char path[PATH_MAX];
-	int r = lock_path(path, sizeof(path), dir, map_id);
-
-	if (r < 0)
-		return r;
-	return unlink(path) < 0 ? -errno : 0;
 }

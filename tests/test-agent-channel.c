@@ -27,7 +27,6 @@
 
 #include "agent-test.h"
 #include "agentstat.h"
-#include "maplock.h"
 #include "proto.h"
 #include "stopper.h"
 
@@ -160,8 +159,7 @@ static void channel_open(struct channel *c, uid_t uid)
 		cr_assert_eq(bpf_obj_get_info_by_fd(c->map_fd, &info, &len), 0);
 		c->map_id = info.id;
 	}
-	c->lock_fd = shm_maplock__open_file(AT_LOCK_DIR, c->map_id);
-	cr_assert_geq(c->lock_fd, 0);
+	c->lock_fd = at_map_lock(c->map_id);
 	/* The fd number the program's lddw names, as a tool's program does. */
 	c->tool_fd = -1;
 	for (size_t i = 0; i + 1 < c->insn_cnt; i++)
@@ -205,7 +203,6 @@ static void channel_close(struct channel *c)
 	close(c->conn);
 	close(c->lfd);
 	unlink(c->addr.sun_path);
-	close(c->lock_fd);
 	at_obj_free(c->obj);
 }
 
@@ -355,9 +352,9 @@ Test(agent_channel, load_attach_count_detach, .timeout = 60)
 }
 
 /*
- * A target of another user: the map's lock the daemon made (root's, mode
- * 0600) comes as an fd, so its agent shares it with every other agent of
- * the map, whoever runs them.
+ * A target of another user: the map's lock the daemon made comes as an fd,
+ * so its agent shares it with every other agent of the map, whoever runs
+ * them.
  */
 Test(agent_channel, another_users_target_shares_the_maps_lock, .timeout = 60)
 {

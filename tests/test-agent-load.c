@@ -13,7 +13,6 @@
 #include <linux/bpf.h>
 
 #include "agent-test.h"
-#include "maplock.h"
 
 static void expect_refused(const char *prog, unsigned int flags, int err, const char *names)
 {
@@ -140,12 +139,9 @@ Test(agent_load, map_bpf_cannot_write_back, .timeout = 30)
 		/* Without its write-back lock a map reached through bpf() is refused. */
 		cr_expect_eq(agent_prog__load(&spec, &p, msg), -EINVAL);
 		cr_expect(strstr(msg, "came without its write-back lock"), "%s", msg);
-		map.lock_fd = shm_maplock__open_file(AT_LOCK_DIR, info.id);
-		cr_assert_geq(map.lock_fd, 0);
+		map.lock_fd = at_map_lock(info.id);
 		cr_expect_eq(agent_prog__load(&spec, &p, msg), 0, "%s", msg);
 		agent_prog__free(p);
-		close(map.lock_fd);
-		shm_maplock__unlink(AT_LOCK_DIR, info.id);
 	}
 	close(fd);
 }

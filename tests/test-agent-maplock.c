@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The map write-back lock (shm/maplock.h): one lock per map id shared by
- * every holder of its file in every process, safe to create from many
- * processes at once, and a holder that dies does not wedge the others.
+ * The map write-back lock (shm/maplock.h): one lock shared by every holder
+ * of its fd in every process, exact under contention from many processes, a
+ * holder that dies does not wedge the others, and no holder can resize it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,38 +18,14 @@
 
 #include "maplock.h"
 
-static char dir[64];
-
-static void make_dir(void)
+/* Made as the daemon makes it, mapped as an agent maps it. */
+static struct shm_maplock *open_lock(int fd)
 {
-	strcpy(dir, "/tmp/maplock-test-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_geq(fd, 0, "cannot make a lock: %s", strerror(-fd));
+	return shm_maplock__open_fd(fd);
 }
 
-static void remove_dir(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	cr_expect_eq(system(cmd), 0);
-}
-
-TestSuite(agent_maplock, .init = make_dir, .fini = remove_dir, .timeout = 60);
-
-/* As the daemon makes it and an agent maps it. */
-static struct shm_maplock *open_lock(uint32_t map_id)
-{
-	int fd = shm_maplock__open_file(dir, map_id);
-	struct shm_maplock *l;
-
-	if (fd < 0) {
-		errno = -fd;
-		return NULL;
-	}
-	l = shm_maplock__open_fd(fd);
-	close(fd);
-	return l;
-}
+TestSuite(agent_maplock, .timeout = 60);
 
 struct holder {
 	struct shm_maplock *l;
@@ -68,8 +44,9 @@ static void *try_lock(void *arg)
 
 Test(agent_maplock, handles_share_one_lock)
 {
-	struct shm_maplock *a = open_lock(7), *b = open_lock(7);
-	struct shm_maplock *other = open_lock(8);
+	int fd7 = shm_maplock__create(7), fd8 = shm_maplock__create(8);
+	struct shm_maplock *a = open_lock(fd7), *b = open_lock(fd7);
+	struct shm_maplock *other = open_lock(fd8);
 	struct holder h = { b, 0 };
 	pthread_t t;
 
@@ -95,11 +72,14 @@ Test(agent_maplock, handles_share_one_lock)
 	shm_maplock__close(a);
 	shm_maplock__close(b);
 	shm_maplock__close(other);
+	close(fd7);
+	close(fd8);
 }
 
 Test(agent_maplock, dead_holder_does_not_wedge)
 {
-	struct shm_maplock *l = open_lock(9);
+	int fd = shm_maplock__create(9);
+	struct shm_maplock *l = open_lock(fd);
 	pid_t child;
 	int status;
 
@@ -107,7 +87,7 @@ Test(agent_maplock, dead_holder_does_not_wedge)
 	child = fork();
 	cr_assert_geq(child, 0);
 	if (child == 0) {
-		struct shm_maplock *c = open_lock(9);
+		struct shm_maplock *c = shm_maplock__open_fd(fd);
 
 		_exit(c && shm_maplock__lock(c, 1000000000ull) == 0 ? 0 : 1);
 		/* dies holding it */
@@ -119,20 +99,23 @@ Test(agent_maplock, dead_holder_does_not_wedge)
 	cr_expect_eq(shm_maplock__lock(l, 1000000000ull), 0, "and then it is an ordinary lock");
 	shm_maplock__unlock(l);
 	shm_maplock__close(l);
+	close(fd);
 }
 
-Test(agent_maplock, created_by_many_processes_at_once)
+Test(agent_maplock, exact_under_many_processes)
 {
 	uint64_t *counter =
 		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int fd = shm_maplock__create(42);
 	pid_t kids[8];
 
+	cr_assert_geq(fd, 0);
 	cr_assert_neq(counter, MAP_FAILED);
 	for (int i = 0; i < 8; i++) {
 		kids[i] = fork();
 		cr_assert_geq(kids[i], 0);
 		if (kids[i] == 0) {
-			struct shm_maplock *l = open_lock(42);
+			struct shm_maplock *l = shm_maplock__open_fd(fd);
 
 			if (!l)
 				_exit(2);
@@ -157,43 +140,32 @@ Test(agent_maplock, created_by_many_processes_at_once)
 			  WEXITSTATUS(status));
 	}
 	cr_expect_eq(*counter, 8 * 2000);
-	cr_expect_eq(shm_maplock__unlink(dir, 42), 0);
+	close(fd);
 }
 
 Test(agent_maplock, open_fd_and_bad_files)
 {
-	char path[128], five[128];
+	int fd = shm_maplock__create(5), other;
 	struct shm_maplock *l;
-	int fd;
 
-	l = open_lock(5);
+	l = open_lock(fd);
 	cr_assert_not_null(l);
-	shm_maplock__close(l);
-	snprintf(path, sizeof(path), "%s/bpftimed-maplock-5", dir);
-	fd = open(path, O_RDWR);
-	cr_assert_geq(fd, 0);
-	l = shm_maplock__open_fd(fd);
-	cr_expect_not_null(l);
 	cr_expect_eq(shm_maplock__map_id(l), 5);
+	/* Sealed: no holder can shrink or grow it under the others. */
+	cr_expect_eq(ftruncate(fd, 0), -1);
+	cr_expect_eq(errno, EPERM);
+	cr_expect_eq(ftruncate(fd, 1 << 20), -1);
+	cr_expect_eq(errno, EPERM);
+	cr_expect_eq(shm_maplock__lock(l, 1000000000ull), 0);
+	shm_maplock__unlock(l);
 	shm_maplock__close(l);
 	close(fd);
 
-	/* Not a lock file: refused, not trusted. */
-	snprintf(path, sizeof(path), "%s/bpftimed-maplock-6", dir);
-	fd = open(path, O_RDWR | O_CREAT, 0600);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(ftruncate(fd, 4096), 0);
-	close(fd);
-	cr_expect_null(open_lock(6));
+	/* Not a lock: refused, not trusted. */
+	other = memfd_create("not-a-lock", MFD_CLOEXEC);
+	cr_assert_geq(other, 0);
+	cr_assert_eq(ftruncate(other, 4096), 0);
+	cr_expect_null(shm_maplock__open_fd(other));
 	cr_expect_eq(errno, EBADMSG);
-
-	/* Nor is a symbolic link to one: the daemon never follows one. */
-	snprintf(path, sizeof(path), "%s/bpftimed-maplock-7", dir);
-	cr_assert_eq(symlink("bpftimed-maplock-5", path), 0);
-	cr_expect_eq(shm_maplock__open_file(dir, 7), -ELOOP);
-	/* Nor is the lock file of another map. */
-	snprintf(path, sizeof(path), "%s/bpftimed-maplock-8", dir);
-	snprintf(five, sizeof(five), "%s/bpftimed-maplock-5", dir);
-	cr_assert_eq(link(five, path), 0);
-	cr_expect_eq(shm_maplock__open_file(dir, 8), -EBADMSG);
+	close(other);
 }

@@ -85,23 +85,33 @@ struct at_obj *at_obj_load(const char *name)
 
 void at_obj_free(struct at_obj *o)
 {
-	struct bpf_map *map;
-
 	if (!o)
 		return;
-	bpf_object__for_each_map(map, o->obj) {
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-
-		if (!bpf_obj_get_info_by_fd(bpf_map__fd(map), &info, &len))
-			shm_maplock__unlink(AT_LOCK_DIR, info.id);
-	}
 	for (int i = 0; i < o->nhelpers; i++)
 		bpf_object__close(o->helpers[i]);
 	for (int i = 0; i < o->ndrains; i++)
 		drain_bpf__destroy(o->drains[i]);
 	bpf_object__close(o->obj);
 	free(o);
+}
+
+int at_map_lock(uint32_t map_id)
+{
+	static struct {
+		uint32_t map_id;
+		int fd;
+	} locks[64];
+	static int nlocks;
+
+	for (int i = 0; i < nlocks; i++)
+		if (locks[i].map_id == map_id)
+			return locks[i].fd;
+	cr_assert_lt(nlocks, 64);
+	locks[nlocks].map_id = map_id;
+	locks[nlocks].fd = shm_maplock__create(map_id);
+	cr_assert_geq(locks[nlocks].fd, 0, "cannot make a map lock: %s",
+		      strerror(-locks[nlocks].fd));
+	return locks[nlocks++].fd;
 }
 
 int at_map_fd(struct at_obj *o, const char *name)
@@ -213,7 +223,6 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 	const struct bpf_insn *insns;
 	struct agent_prog_spec spec;
 	size_t cnt, nmaps = 0;
-	int r;
 
 	cr_assert_not_null(prog, "no program %s", name);
 	insns = bpf_program__insns(prog);
@@ -250,7 +259,7 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 		    info.type == BPF_MAP_TYPE_CGROUP_ARRAY)
 			maps[nmaps].output_prog_fd = map_helper(o, in->imm, info.type);
 		else
-			maps[nmaps].lock_fd = shm_maplock__open_file(AT_LOCK_DIR, info.id);
+			maps[nmaps].lock_fd = at_map_lock(info.id);
 		if ((flags & AT_DELTAS) && takes_deltas(&info))
 			maps[nmaps].delta_fd =
 				delta_store(o, in->imm, info.value_size, !(flags & AT_UNDRAINED));
@@ -267,12 +276,7 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 		.trace_printk_prog_fd = (flags & AT_NO_TRACE_PROG) ? -1 : trace_helper(o),
 		.jit = at_jit(),
 	};
-	r = agent_prog__load(&spec, out, err);
-	/* The agent maps the locks: their fds can go. */
-	for (size_t k = 0; k < nmaps; k++)
-		if (maps[k].lock_fd > 0)
-			close(maps[k].lock_fd);
-	return r;
+	return agent_prog__load(&spec, out, err);
 }
 
 struct agent_prog *at_prog_load(struct at_obj *o, const char *name)

@@ -24,8 +24,6 @@
 #include "prog.h"
 
 #define AT_MAX_HELPERS 16
-/* Where the maps' write-back locks are made, as the daemon makes them. */
-#define AT_LOCK_DIR "/dev/shm"
 
 struct drain_bpf;
 
@@ -52,6 +50,8 @@ struct at_obj *at_obj_load(const char *name);
 void at_obj_free(struct at_obj *o);
 
 int at_map_fd(struct at_obj *o, const char *map);
+/* Map map_id's write-back lock, as the daemon makes it: one per map for the whole test. */
+int at_map_lock(uint32_t map_id);
 int at_prog_fd(struct at_obj *o, const char *prog);
 
 #define AT_NO_TRACE_PROG 1u /* do not give the agent the trace_printk helper program */

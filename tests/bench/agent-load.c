@@ -2,8 +2,8 @@
 /*
  * Loading a program of a libbpf object into the agent as the daemon will:
  * the maps its lddw instructions name, with their kernel fds and ids, their
- * write-back locks (in BENCH_LOCK_DIR), and for a RINGBUF the output helper
- * program. Shared by the benchmarks.
+ * write-back locks, and for a RINGBUF the output helper program. Shared by
+ * the benchmarks.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,8 +18,6 @@
 #include "drain.skel.h"
 #include "maplock.h"
 #include "ringbuf-output.skel.h"
-
-#define BENCH_LOCK_DIR "/dev/shm"
 
 int bench_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
@@ -72,8 +70,7 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 					.value_size = info.value_size,
 					.max_entries = info.max_entries,
 					.flags = info.map_flags,
-					.lock_fd = shm_maplock__open_file(BENCH_LOCK_DIR,
-									  info.id),
+					.lock_fd = shm_maplock__create(info.id),
 				};
 				if (deltas && (info.type == BPF_MAP_TYPE_HASH ||
 					       info.type == BPF_MAP_TYPE_PERCPU_HASH ||
@@ -120,16 +117,3 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 	return p;
 }
 
-
-void bench_unlink_locks(struct bpf_object *obj)
-{
-	struct bpf_map *m;
-
-	bpf_object__for_each_map(m, obj) {
-		struct bpf_map_info info = { 0 };
-		__u32 len = sizeof(info);
-
-		if (!bpf_obj_get_info_by_fd(bpf_map__fd(m), &info, &len))
-			shm_maplock__unlink(BENCH_LOCK_DIR, info.id);
-	}
-}

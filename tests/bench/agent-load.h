@@ -17,8 +17,6 @@
  */
 struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bool jit,
 				    bool deltas);
-/* Removes the map write-back lock files made for obj's maps. */
-void bench_unlink_locks(struct bpf_object *obj);
 /* libbpf's print callback for benchmarks: warnings only. */
 int bench_libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap);
 

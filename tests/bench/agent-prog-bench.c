@@ -141,7 +141,6 @@ int main(int argc, char *argv[])
 		ring_buffer__consume(rb);
 		ring_buffer__free(rb);
 	}
-	bench_unlink_locks(obj);
 	bpf_object__close(obj);
 	return 0;
 }

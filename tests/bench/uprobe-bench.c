@@ -174,7 +174,6 @@ int main(int argc, char **argv)
 	}
 	if (rb)
 		ring_buffer__free(rb);
-	bench_unlink_locks(obj);
 	bpf_object__close(obj);
 	return 0;
 }
