@@ -582,7 +582,7 @@ static void go_dormant(bool flush_deltas)
  */
 static void handle_stats(const struct proto_msg *m, int fd)
 {
-	struct shm_agentstat *page = shm_agentstat__map(fd);
+	struct shm_agentstat *page = shm_agentstat__map(fd), *old;
 	int err = errno;
 
 	close(fd);
@@ -598,10 +598,14 @@ static void handle_stats(const struct proto_msg *m, int fd)
 			    "a status page came with %u probes hooked", agent.probes);
 		return;
 	}
-	if (!agent.leaky)
-		shm_agentstat__unmap(agent.stat);
+	old = agent.stat;
 	__atomic_store_n(&agent.stat, page, __ATOMIC_RELEASE);
 	agent.stat_shared = true;
+	/* A straggler of an unhooked probe may still count into the old page. */
+	if (!grace__wait(GRACE_TIMEOUT_NS))
+		agent.leaky = true;
+	if (!agent.leaky)
+		shm_agentstat__unmap(old);
 	page->probes = 0;
 	page->state = SHM_AGENT_CONNECTED;
 }

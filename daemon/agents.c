@@ -49,8 +49,8 @@ static void agent_drop(struct agents *a, struct agent *g, const char *why)
 		}
 	}
 	log_info("Agent in process %d disconnected: %s.", g->pid, why);
-	if (g->stat) {
-		shm_agentstat__unmap(g->stat);
+	if (g->stat_fd >= 0) {
+		close(g->stat_fd);
 		(void)shm_agentstat__unlink(a->stat_dir, g->pid);
 	}
 	sd_event_source_unref(g->source);
@@ -97,7 +97,7 @@ static int send_msg(struct agents *a, struct agent *g, struct proto_msg *m)
 static int send_stat_page(struct agents *a, struct agent *g)
 {
 	struct proto_msg m = { .type = PROTO_STATS };
-	int fd = shm_agentstat__create(a->stat_dir, g->pid, g->uid, g->gid, &g->stat);
+	int fd = shm_agentstat__create(a->stat_dir, g->pid, g->uid, g->gid);
 	int r;
 
 	if (fd < 0) {
@@ -106,10 +106,31 @@ static int send_stat_page(struct agents *a, struct agent *g)
 				  g->pid, a->stat_dir);
 		return 0;
 	}
-	m.stats = (struct proto_stats_fixed){ .size = sizeof(*g->stat), .version = 1 };
+	g->stat_fd = fd;
+	m.stats = (struct proto_stats_fixed){ .size = sizeof(struct shm_agentstat),
+					      .version = 1 };
 	r = agents_send(a, g, &m, &fd, 1);
-	close(fd);
 	return r < 0 ? r : 0;
+}
+
+int agents_status(const struct agent *g, uint32_t attach, struct agent_status *out)
+{
+	struct shm_agentstat *page;
+	int r;
+
+	if (g->stat_fd < 0)
+		return -ENOENT;
+	page = malloc(sizeof(*page));
+	if (!page)
+		return -ENOMEM;
+	r = shm_agentstat__load(g->stat_fd, page);
+	if (r == 0) {
+		out->state = page->state;
+		out->probes = page->probes;
+		shm_agentstat__read(page, attach, &out->hits);
+	}
+	free(page);
+	return r;
 }
 
 static void on_message(struct agents *a, struct agent *g, const struct proto_msg *m)
@@ -247,6 +268,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
 		return log_error_errno(-ENOMEM, "Out of memory.");
 	}
 	*g = (struct agent){ .owner = a, .pid = cred.pid, .uid = cred.uid, .gid = cred.gid, .fd = c,
+			     .stat_fd = -1,
 			     .connected_usec = realtime_usec(), .stop_ns = stop_ns };
 	r = sd_event_add_io(a->event, &g->source, c, EPOLLIN, on_agent_io, g);
 	if (r < 0) {

@@ -59,8 +59,15 @@ struct agent {
 	bool hello;
 	uint32_t caps;
 	char version[16];
-	/* Its status page, NULL when it could not be made (no counters then). */
-	struct shm_agentstat *stat;
+	/* Its status page, -1 when it could not be made (no counters then). */
+	int stat_fd;
+};
+
+/* What an agent's status page says now (read, never mapped: see agentstat.h). */
+struct agent_status {
+	uint32_t state; /* enum shm_agent_state */
+	uint32_t probes;
+	struct shm_agentstat_reading hits; /* of the attachment asked for, or all */
 };
 
 struct agents {
@@ -86,6 +93,8 @@ void agents_stop(struct agents *a);
 int agents_attach(struct agents *a, pid_t pid, bool just_execd, char *err, size_t err_size);
 int agents_detach(struct agents *a, pid_t pid, char *err, size_t err_size);
 struct agent *agents_find(struct agents *a, pid_t pid);
+/* attach 0: the agent's totals. -errno when it has no page or the page is spoiled. */
+int agents_status(const struct agent *g, uint32_t attach, struct agent_status *out);
 /* Sends one request with its fds (not closed here); returns its seq or -errno. */
 int agents_send(struct agents *a, struct agent *g, struct proto_msg *m, const int *fds,
 		size_t nfds);

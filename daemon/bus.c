@@ -307,18 +307,14 @@ static int append_agents(sd_bus_message *reply, const struct agents *a)
 	int r = sd_bus_message_open_container(reply, 'a', AGENT_SIG);
 
 	for (const struct agent *g = a->list; r >= 0 && g; g = g->next) {
-		struct shm_agentstat_reading total = { 0 };
-		uint32_t state = SHM_AGENT_CONNECTED, probes = 0;
+		struct agent_status st = { .state = SHM_AGENT_CONNECTED };
+		bool known = agents_status(g, 0, &st) == 0;
 
-		if (g->stat) {
-			shm_agentstat__read(g->stat, 0, &total);
-			state = __atomic_load_n(&g->stat->state, __ATOMIC_RELAXED);
-			probes = __atomic_load_n(&g->stat->probes, __ATOMIC_RELAXED);
-		}
 		r = sd_bus_message_append(reply, AGENT_SIG, (int32_t)g->pid, (uint32_t)g->uid,
 					  g->version, g->caps, g->connected_usec, g->stop_ns,
-					  agent_state_name(state), probes, total.hits,
-					  total.hits ? total.ns / total.hits : 0, total.errors);
+					  known ? agent_state_name(st.state) : "unknown", st.probes,
+					  st.hits.hits, st.hits.hits ? st.hits.ns / st.hits.hits : 0,
+					  st.hits.errors);
 	}
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }

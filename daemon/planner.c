@@ -1190,6 +1190,7 @@ int planner_serving(struct planner *p, pid_t tool, int perf_fd, int link_fd, uin
 		    const char **reason,
 		    void (*fn)(void *ctx, const struct planner_serving *s), void *ctx)
 {
+	struct agent_status st;
 	struct plan_attach *a;
 	struct agent *g;
 	int n = 0;
@@ -1218,12 +1219,10 @@ int planner_serving(struct planner *p, pid_t tool, int perf_fd, int link_fd, uin
 			v.where = s->step == STEP_DONE ? PLANNER_AGENT : PLANNER_PENDING;
 		else if (!a->reason[0])
 			v.where = PLANNER_PENDING;
-		if (s && s->sent && (g = agents_find(p->agents, x->pid)) && g->stat) {
-			struct shm_agentstat_reading r;
-
-			shm_agentstat__read(g->stat, a->handle, &r);
-			v.hits = r.hits;
-			v.ns_per_hit = r.hits ? r.ns / r.hits : 0;
+		if (s && s->sent && (g = agents_find(p->agents, x->pid)) &&
+		    agents_status(g, a->handle, &st) == 0) {
+			v.hits = st.hits.hits;
+			v.ns_per_hit = st.hits.hits ? st.hits.ns / st.hits.hits : 0;
 		}
 		fn(ctx, &v);
 		n++;

@@ -2,6 +2,7 @@
 /* The status page of one agent (agentstat.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,11 +21,15 @@ static int page_path(char *buf, size_t sz, const char *dir, pid_t pid)
 	return n < 0 || (size_t)n >= sz ? -ENAMETOOLONG : 0;
 }
 
-int shm_agentstat__create(const char *dir, pid_t pid, uid_t uid, gid_t gid,
-			  struct shm_agentstat **page)
+int shm_agentstat__create(const char *dir, pid_t pid, uid_t uid, gid_t gid)
 {
+	struct shm_agentstat head = { .magic = AGENTSTAT_MAGIC,
+				      .version = AGENTSTAT_VERSION,
+				      .size = sizeof(struct shm_agentstat),
+				      .pid = (int32_t)pid,
+				      .state = SHM_AGENT_CONNECTED };
+	size_t head_len = offsetof(struct shm_agentstat, sites);
 	char path[4096];
-	struct shm_agentstat *p;
 	int fd, r;
 
 	r = page_path(path, sizeof(path), dir, pid);
@@ -35,17 +40,12 @@ int shm_agentstat__create(const char *dir, pid_t pid, uid_t uid, gid_t gid,
 	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	if (fchown(fd, uid, gid) < 0 || ftruncate(fd, sizeof(*p)) < 0)
+	if (fchown(fd, uid, gid) < 0 || ftruncate(fd, sizeof(struct shm_agentstat)) < 0)
 		goto fail;
-	p = mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (p == MAP_FAILED)
+	if (pwrite(fd, &head, head_len, 0) != (ssize_t)head_len) {
+		errno = errno ? errno : EIO;
 		goto fail;
-	p->version = AGENTSTAT_VERSION;
-	p->size = sizeof(*p);
-	p->pid = (int32_t)pid;
-	p->state = SHM_AGENT_CONNECTED;
-	__atomic_store_n(&p->magic, AGENTSTAT_MAGIC, __ATOMIC_RELEASE);
-	*page = p;
+	}
 	return fd;
 fail:
 	r = -errno;
@@ -75,6 +75,18 @@ struct shm_agentstat *shm_agentstat__map(int fd)
 		return NULL;
 	}
 	return p;
+}
+
+int shm_agentstat__load(int fd, struct shm_agentstat *copy)
+{
+	ssize_t n = pread(fd, copy, sizeof(*copy), 0);
+
+	if (n < 0)
+		return -errno;
+	if (n != (ssize_t)sizeof(*copy) || copy->magic != AGENTSTAT_MAGIC ||
+	    copy->version != AGENTSTAT_VERSION || copy->size != sizeof(*copy))
+		return -EIO;
+	return 0;
 }
 
 void shm_agentstat__unmap(struct shm_agentstat *page)
@@ -122,10 +134,12 @@ void shm_agentstat__read(const struct shm_agentstat *page, uint32_t attach,
 		return;
 	}
 	for (unsigned int i = 0; i < SHM_AGENTSTAT_ATTACH; i++) {
-		uint32_t site = __atomic_load_n(&page->attach[i].site, __ATOMIC_RELAXED);
+		uint32_t site;
 
-		if (__atomic_load_n(&page->attach[i].id, __ATOMIC_RELAXED) != attach)
+		/* The id is published after its site. */
+		if (__atomic_load_n(&page->attach[i].id, __ATOMIC_ACQUIRE) != attach)
 			continue;
+		site = __atomic_load_n(&page->attach[i].site, __ATOMIC_RELAXED);
 		if (site < SHM_AGENTSTAT_SITES)
 			read_site(&page->sites[site], out);
 		return;

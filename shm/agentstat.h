@@ -10,9 +10,10 @@
  * into it: every reader check (site indexes, sizes) is done on read.
  *
  * Contract:
- *  - shm_agentstat__create() makes the file and returns its fd with the
- *    page mapped at *page (or -errno); shm_agentstat__map() maps a page
- *    someone else created from its fd, checked (NULL with errno).
+ *  - shm_agentstat__create() makes the file and returns its fd (or -errno).
+ *    The agent maps it (shm_agentstat__map(), checked: NULL with errno);
+ *    the daemon never does: shm_agentstat__load() copies it with pread(),
+ *    so a page cut short makes a failed read (-EIO), not a fault.
  *  - The agent counts into sites[i] for its site i and lists each
  *    attachment it serves as { id, i } in attach[]; counters only grow.
  *  - shm_agentstat__read() sums one attachment's site, or (attach 0) every
@@ -67,9 +68,9 @@ struct shm_agentstat_reading {
 	uint64_t hits, ns, errors;
 };
 
-int shm_agentstat__create(const char *dir, pid_t pid, uid_t uid, gid_t gid,
-			  struct shm_agentstat **page);
+int shm_agentstat__create(const char *dir, pid_t pid, uid_t uid, gid_t gid);
 struct shm_agentstat *shm_agentstat__map(int fd);
+int shm_agentstat__load(int fd, struct shm_agentstat *copy);
 void shm_agentstat__unmap(struct shm_agentstat *page);
 int shm_agentstat__unlink(const char *dir, pid_t pid);
 

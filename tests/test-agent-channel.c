@@ -275,8 +275,10 @@ static struct shm_agentstat *send_stat_page(struct channel *c, const char *dir)
 	int fd;
 
 	cr_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
-	fd = shm_agentstat__create(dir, c->t.pid, 65534, 65534, &page);
+	fd = shm_agentstat__create(dir, c->t.pid, 65534, 65534);
 	cr_assert_geq(fd, 0, "cannot make the status page: %s", strerror(-fd));
+	page = shm_agentstat__map(fd);
+	cr_assert_not_null(page, "cannot map the status page: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/%d", dir, c->t.pid);
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_mode & 07777, 0600, "status page mode %o", st.st_mode & 07777);

@@ -1030,8 +1030,14 @@ def scenario_agents(tap, env):
             time.sleep(POLL)
         if rc != 0 or not agent_listed(env, target.pid):
             raise Fail(f"attach again: exit {rc} {out}; agents {env.listing('agents')}")
+        # Its owner may cut its page short: the daemon reads it, never maps it.
+        os.truncate(page, 0)
+        agents = agent_listed(env, target.pid)
+        env.daemon_alive()
+        if not agents or agents[0]["state"] != "unknown":
+            raise Fail(f"after its page was cut short the agent is listed as {agents}")
         tap.ok("detached, gone from the list and its status page, target alive; "
-               "attached again and listed")
+               "attached again and listed; its page cut short, listed as unknown, daemon up")
     except Fail as e:
         tap.not_ok(str(e))
     try:
