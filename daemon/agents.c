@@ -215,12 +215,23 @@ static int on_agent_io(sd_event_source *s, int fd, uint32_t revents, void *userd
 }
 
 /* Injected by us, or the agent library is mapped (LD_PRELOAD): anyone else is refused. */
-static bool may_connect(struct agents *a, pid_t pid, uint64_t *stop_ns)
+bool agents_library_mapped(pid_t pid)
 {
 	char path[64], line[4096];
 	bool found = false;
 	FILE *f;
 
+	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
+	f = fopen(path, "re");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/" AGENT_LIBRARY_NAME "\n") != NULL;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static bool may_connect(struct agents *a, pid_t pid, uint64_t *stop_ns)
+{
 	for (int i = 0; i < AGENTS_MAX_PENDING; i++) {
 		if (a->pending[i] == pid) {
 			a->pending[i] = 0;
@@ -229,13 +240,7 @@ static bool may_connect(struct agents *a, pid_t pid, uint64_t *stop_ns)
 		}
 	}
 	*stop_ns = 0;
-	snprintf(path, sizeof(path), "/proc/%d/maps", pid);
-	f = fopen(path, "re");
-	while (f && !found && fgets(line, sizeof(line), f))
-		found = strstr(line, "/" AGENT_LIBRARY_NAME "\n") != NULL;
-	if (f)
-		fclose(f);
-	return found;
+	return agents_library_mapped(pid);
 }
 
 static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
@@ -385,7 +390,8 @@ void agents_stop(struct agents *a)
 	}
 }
 
-int agents_attach(struct agents *a, pid_t pid, bool just_execd, char *err, size_t err_size)
+int agents_attach(struct agents *a, pid_t pid, bool just_execd, bool *not_yet, char *err,
+		  size_t err_size)
 {
 	char ierr[INJECT_ERRMSG_SIZE];
 	struct inject_result res;
@@ -409,6 +415,8 @@ int agents_attach(struct agents *a, pid_t pid, bool just_execd, char *err, size_
 	if (r < 0) {
 		a->pending[slot] = 0;
 		snprintf(err, err_size, "%s", ierr);
+		if (not_yet)
+			*not_yet = res.before_entry;
 		return r;
 	}
 	a->stop_ns[slot] = res.stop_ns;

@@ -89,8 +89,15 @@ int agents_start(struct agents *a, sd_event *event, const char *socket_path,
 		 const char *library, const struct agents_ops *ops);
 void agents_stop(struct agents *a);
 
-/* just_execd: the process may still be in its loader (inject.h, INJECT_AT_ENTRY). */
-int agents_attach(struct agents *a, pid_t pid, bool just_execd, char *err, size_t err_size);
+/*
+ * just_execd: the process may still be in its loader (inject.h,
+ * INJECT_AT_ENTRY); *not_yet (may be NULL) then says it was left alone
+ * because it did not reach its entry point in time.
+ */
+int agents_attach(struct agents *a, pid_t pid, bool just_execd, bool *not_yet, char *err,
+		  size_t err_size);
+/* Whether the process has libbpftime-agent.so mapped (injected or preloaded). */
+bool agents_library_mapped(pid_t pid);
 int agents_detach(struct agents *a, pid_t pid, char *err, size_t err_size);
 struct agent *agents_find(struct agents *a, pid_t pid);
 /* attach 0: the agent's totals. -errno when it has no page or the page is spoiled. */

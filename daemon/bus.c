@@ -352,7 +352,7 @@ static int method_attach_detach(sd_bus_message *call, void *userdata, sd_bus_err
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%d is not a pid", pid);
 	/* The planner neither injects where a user detached nor holds back where one attached. */
 	planner_set_refused(m->planner, pid, !attach);
-	r = attach ? agents_attach(&m->agents, pid, false, err, sizeof(err))
+	r = attach ? agents_attach(&m->agents, pid, false, NULL, err, sizeof(err))
 		   : agents_detach(&m->agents, pid, err, sizeof(err));
 	if (r < 0) {
 		log_warning("%s of process %d failed: %s", attach ? "Attach" : "Detach", pid, err);

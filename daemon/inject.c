@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,7 @@ struct target {
 	bool boosted;
 	/* How long it ran to its entry point between two stops (INJECT_AT_ENTRY). */
 	uint64_t ran_ns;
-	bool at_entry;
+	bool at_entry, before_entry;
 	char *err;
 };
 
@@ -368,63 +369,160 @@ static bool past_entry(struct target *t, uint64_t entry, uint64_t sp)
 	       call[0] == 0xff && call[1] == 0x15;
 }
 
-/*
- * The seized main thread of a process that just exec'd, run on to its
- * entry point (inject.h); the state saved is then that of the entry point.
- * Past it already (glibc's _start has run): left where it stands.
- */
-static int run_to_entry(struct target *t)
+/* The next stop of thread tid before deadline: 0, -ETIMEDOUT, or -ESRCH when it is gone. */
+static int next_stop(pid_t tid, int *status, uint64_t deadline)
 {
-	uint8_t orig, trap = 0xcc;
-	uint64_t entry, sp, ran;
-	int status, r, r2;
+	for (;;) {
+		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
 
-	r = entry_point(t, &entry);
-	if (r == 0)
-		r = start_stack(t, &sp);
+		if (w < 0)
+			return -errno;
+		if (w > 0 && (WIFEXITED(*status) || WIFSIGNALED(*status)))
+			return -ESRCH;
+		if (w > 0 && WIFSTOPPED(*status))
+			return 0;
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		usleep(50);
+	}
+}
+
+/*
+ * A child the thread forked while the breakpoint was in: it got a copy of
+ * it. It starts stopped (PTRACE_O_TRACEFORK); the byte goes back, it goes.
+ */
+static int untrap_child(struct target *t, uint64_t entry, uint8_t orig)
+{
+	unsigned long child;
+	char path[64];
+	int status, fd, r;
+
+	if (ptrace(PTRACE_GETEVENTMSG, t->tid, 0, &child) < 0)
+		return fail(t, errno, "cannot learn the child thread %d forked: %m", t->tid);
+	r = next_stop((pid_t)child, &status, now_ns() + CALL_TIMEOUT_MS * 1000000ULL);
+	if (r == -ESRCH)
+		return 0;
 	if (r < 0)
-		return r;
+		return fail(t, -r, "the child %lu of process %d did not stop: %s", child, t->pid,
+			    strerror(-r));
+	snprintf(path, sizeof(path), "/proc/%lu/mem", child);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	r = fd >= 0 && pwrite(fd, &orig, 1, (off_t)entry) == 1 ? 0 : -errno;
+	if (fd >= 0)
+		close(fd);
+	if (ptrace(PTRACE_DETACH, (pid_t)child, 0, 0) < 0 && r == 0)
+		r = -errno;
+	return r < 0 ? fail(t, -r, "cannot take the breakpoint out of child %lu: %s", child,
+			     strerror(-r))
+		     : 0;
+}
+
+/* The thread's real-time boost (seize()), off while it runs code of its own. */
+static void boost(struct target *t, bool on)
+{
+	struct sched_param fifo = { .sched_priority = 1 };
+
+	if (t->boosted)
+		(void)sched_setscheduler(t->tid, on ? SCHED_FIFO : t->policy,
+					 on ? &fifo : &t->param);
+}
+
+/*
+ * Runs the seized main thread of a process still in its loader on to the
+ * program's entry point, with a breakpoint there (int3; debug registers do
+ * not work in every VM), taken out again on every path, and out of any
+ * child forked meanwhile. Its own signals reach it as they come. Then the
+ * state saved is that of the entry point; or, when it did not get there in
+ * time, that of where it was stopped, and -EAGAIN with before_entry set.
+ */
+static int run_to_entry(struct target *t, uint64_t entry)
+{
+	const int fork_event = SIGTRAP | (PTRACE_EVENT_FORK << 8);
+	uint64_t deadline, timeout = CALL_TIMEOUT_MS * 1000000ULL;
+	bool late = false, hit = false;
+	int status, sig = 0, r, r2;
+	uint8_t orig, trap = 0xcc;
+
 	if (t->regs.rip == entry) {
 		t->at_entry = true;
 		return 0;
 	}
-	if (past_entry(t, entry, sp))
-		return 0;
 	if (pread(t->mem_fd, &orig, 1, (off_t)entry) != 1)
 		return fail(t, errno ? errno : EIO, "cannot read the entry point of process %d: %m",
 			    t->pid);
+	if (ptrace(PTRACE_SETOPTIONS, t->tid, 0, PTRACE_O_TRACEFORK) < 0)
+		return fail(t, errno, "cannot follow the forks of thread %d: %m", t->tid);
 	r = mem_write(t, entry, &trap, 1);
-	if (r < 0)
-		return r;
-	ran = now_ns();
-	if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
-		r = fail(t, errno, "resuming thread %d: %m", t->tid);
-	else
-		r = wait_stop_within(t, SIGTRAP, &status, INJECT_ENTRY_WAIT_MS);
-	if (r == -ETIMEDOUT) {
-		/* Stop it where it is, and give up for now. */
-		r = ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0
-			    ? fail(t, errno, "cannot interrupt thread %d: %m", t->tid)
-			    : wait_stop(t, SIGTRAP, &status);
-		if (r == 0)
-			r = -ETIMEDOUT;
+	boost(t, false);
+	deadline = now_ns() + (uint64_t)INJECT_ENTRY_WAIT_MS * 1000000ULL;
+	t->ran_ns = now_ns();
+	while (r == 0) {
+		if (ptrace(PTRACE_CONT, t->tid, 0, sig) < 0) {
+			r = fail(t, errno, "resuming thread %d: %m", t->tid);
+			break;
+		}
+		sig = 0;
+		r = next_stop(t->tid, &status, late ? now_ns() + timeout : deadline);
+		if (r == -ETIMEDOUT && !late) {
+			/* Not there in time: stop it where it is. */
+			late = true;
+			r = ptrace(PTRACE_INTERRUPT, t->tid, 0, 0) < 0
+				    ? -errno
+				    : next_stop(t->tid, &status, now_ns() + timeout);
+		}
+		if (r < 0) {
+			if (r == -ESRCH)
+				t->seized = false;
+			r = r == -ESRCH ? fail(t, ESRCH, "process %d exited during the injection", t->pid)
+					: fail(t, -r, "thread %d did not stop: %s", t->tid, strerror(-r));
+			break;
+		}
+		if ((status >> 8) == fork_event) {
+			r = untrap_child(t, entry, orig);
+			continue;
+		}
+		if (ptrace(PTRACE_GETREGS, t->tid, 0, &t->regs) < 0) {
+			r = fail(t, errno, "reading the registers of thread %d: %m", t->tid);
+			break;
+		}
+		/* Ours whenever it stands just past the entry point, even when it got there late. */
+		if (WSTOPSIG(status) == SIGTRAP && t->regs.rip == entry + 1) {
+			hit = true;
+			break;
+		}
+		if ((status >> 16) == PTRACE_EVENT_STOP) {
+			if (late)
+				break;
+			continue;
+		}
+		/* A signal of its own: it gets it now (or, stopped late, when we leave). */
+		if (late) {
+			t->pending_sig = WSTOPSIG(status);
+			break;
+		}
+		sig = WSTOPSIG(status);
 	}
-	t->ran_ns = now_ns() - ran;
+	t->ran_ns = now_ns() - t->ran_ns;
+	if (!t->seized)
+		return r;
 	/* Out again whatever happened: running into it later would kill the process. */
 	r2 = mem_write(t, entry, &orig, 1);
-	if (r < 0 && r != -ETIMEDOUT)
+	(void)ptrace(PTRACE_SETOPTIONS, t->tid, 0, 0);
+	boost(t, true);
+	if (r < 0)
 		return r;
-	if (r2 < 0)
-		return r2;
-	/* Stopped again, wherever: that is the state to put back. */
-	r2 = save_state(t);
-	if (r2 < 0)
-		return r2;
-	if (r == 0 && t->regs.rip == entry + 1) {
+	/* Stopped, wherever: this is the state to put back. */
+	r = save_state(t);
+	if (r == 0 && r2 < 0)
+		r = r2;
+	if (r < 0)
+		return r;
+	if (hit) {
 		t->regs.rip = entry;
 		t->at_entry = true;
 		return 0;
 	}
+	t->before_entry = true;
 	return fail(t, EAGAIN,
 		    "process %d did not reach its entry point within %d ms (still in its loader "
 		    "or its libraries' constructors); not injected yet",
@@ -474,6 +572,19 @@ static int release(struct target *t)
 	return r;
 }
 
+/* 1 when the process has not run its program's _start yet (*entry set), 0 when it has. */
+static int still_loading(struct target *t, uint64_t *entry)
+{
+	uint64_t sp;
+	int r = entry_point(t, entry);
+
+	if (r == 0)
+		r = start_stack(t, &sp);
+	if (r < 0)
+		return r;
+	return past_entry(t, *entry, sp) ? 0 : 1;
+}
+
 /* What to do with the seized thread: the remote calls of one operation. */
 typedef int (*inject_op)(struct target *t, const void *arg, uint64_t *ret);
 
@@ -482,8 +593,8 @@ static int session(pid_t pid, unsigned int flags, inject_op op, const void *arg,
 {
 	struct sched_param fifo = { .sched_priority = 1 }, self_param;
 	struct target *t = calloc(1, sizeof(*t));
-	uint64_t ret = 0, t0 = 0, t1;
-	bool self_boosted = false;
+	uint64_t ret = 0, t0 = 0, t1, entry = 0;
+	bool self_boosted = false, loading;
 	int r, r2, self_policy;
 	char mem[64];
 
@@ -493,15 +604,17 @@ static int session(pid_t pid, unsigned int flags, inject_op op, const void *arg,
 	}
 	*t = (struct target){ .pid = pid, .mem_fd = -1, .err = err };
 	snprintf(mem, sizeof(mem), "/proc/%d/mem", pid);
-	/* Just exec'd: libc comes with the loader's work, on the way to the entry point. */
-	r = flags & INJECT_AT_ENTRY ? 0 : find_libc_functions(t);
-	if (r == 0) {
-		t->mem_fd = open(mem, O_RDWR | O_CLOEXEC);
-		if (t->mem_fd < 0)
-			r = fail(t, errno, "cannot open %s: %m", mem);
-	}
-	if (r == 0) {
-		t->tid = flags & INJECT_AT_ENTRY ? pid : choose_thread(pid);
+	t->mem_fd = open(mem, O_RDWR | O_CLOEXEC);
+	if (t->mem_fd < 0)
+		r = fail(t, errno, "cannot open %s: %m", mem);
+	else
+		r = flags & INJECT_AT_ENTRY ? still_loading(t, &entry) : 0;
+	/* Still in its loader: its libc comes with the loader's work. */
+	loading = r > 0;
+	if (r >= 0 && !loading)
+		r = find_libc_functions(t);
+	if (r >= 0) {
+		t->tid = loading ? pid : choose_thread(pid);
 		/* We too must not wait for a CPU while the target waits for us. */
 		self_policy = sched_getscheduler(0);
 		if (self_policy >= 0 && sched_getparam(0, &self_param) == 0 &&
@@ -510,9 +623,9 @@ static int session(pid_t pid, unsigned int flags, inject_op op, const void *arg,
 		t0 = now_ns();
 		r = seize(t);
 	}
-	if (r == 0 && (flags & INJECT_AT_ENTRY))
-		r = run_to_entry(t);
-	if (r == 0 && (flags & INJECT_AT_ENTRY))
+	if (r == 0 && loading)
+		r = run_to_entry(t, entry);
+	if (r == 0 && loading)
 		r = find_libc_functions(t);
 	if (r == 0)
 		r = op(t, arg, &ret);
@@ -528,6 +641,7 @@ static int session(pid_t pid, unsigned int flags, inject_op op, const void *arg,
 		res->tid = t->tid;
 		res->stop_ns = t0 ? t1 - t0 - t->ran_ns : 0;
 		res->at_entry = t->at_entry;
+		res->before_entry = t->before_entry;
 	}
 	if (t->mem_fd >= 0)
 		close(t->mem_fd);

@@ -16,10 +16,13 @@
  * dynamic loader: its libc not mapped yet, or its libraries' constructors
  * running. Its main thread is let run to the program's entry point (a
  * breakpoint there, taken out again), where the loader is done and libc is
- * initialised, and the library is loaded there, before main(). One past
- * its entry point already (glibc's _start has run) is injected where it
- * stands, as any other; one that does not get there within
- * INJECT_ENTRY_WAIT_MS is left as it was, with -EAGAIN.
+ * initialised, and the library is loaded there, before main(). The
+ * breakpoint is taken out again on every path, and out of a child it forks
+ * meanwhile; its signals reach it as they come. One past its entry point
+ * already (glibc's
+ * _start has run) is injected where it stands, as any other; one that does
+ * not get there within INJECT_ENTRY_WAIT_MS is left as it was, with -EAGAIN
+ * and before_entry set.
  */
 #ifndef BPFTIMED_INJECT_H
 #define BPFTIMED_INJECT_H
@@ -39,6 +42,8 @@ struct inject_result {
 	pid_t tid;	   /* the thread that ran it */
 	uint64_t stop_ns;  /* how long that thread was stopped */
 	bool at_entry;	   /* it ran at the program's entry point (INJECT_AT_ENTRY) */
+	/* -EAGAIN because it was still in its loader after INJECT_ENTRY_WAIT_MS: try later */
+	bool before_entry;
 };
 
 int inject_library(pid_t pid, const char *path, struct inject_result *res,

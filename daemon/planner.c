@@ -488,7 +488,8 @@ static void rescan(struct planner *p)
 	for (struct plan_proc **pp = &p->procs; *pp;) {
 		struct plan_proc *x = *pp;
 
-		if (x->nfiles || (x->refused && kill(x->pid, 0) == 0)) {
+		/* Kept too: a user refused it, or it exec'd and awaits its look. */
+		if (x->nfiles || ((x->refused || x->look_usec) && kill(x->pid, 0) == 0)) {
 			pp = &x->next;
 			continue;
 		}
@@ -769,6 +770,7 @@ static bool first_at_site(struct planner *p, const struct plan_attach *a, pid_t 
 static void plan_proc(struct planner *p, struct plan_proc *x)
 {
 	char err[PLANNER_REASON_LEN];
+	bool not_yet = false;
 	struct agent *g;
 	int r;
 
@@ -780,8 +782,8 @@ static void plan_proc(struct planner *p, struct plan_proc *x)
 			return; /* its HELLO brings us back */
 		x->injected = true;
 		/* One whose exec we saw may still be in its loader. */
-		r = agents_attach(p->agents, x->pid, x->exec_usec != 0, err, sizeof(err));
-		if (r == -EAGAIN) {
+		r = agents_attach(p->agents, x->pid, x->exec_usec != 0, &not_yet, err, sizeof(err));
+		if (r < 0 && not_yet) {
 			/* Not at its entry point in time: the next rescan injects it where it is. */
 			log_info("Process %d: %s.", x->pid, err);
 			x->injected = false;
@@ -917,7 +919,8 @@ void planner_exec(struct planner *p, pid_t pid)
 	uint64_t now = now_usec(), due;
 	struct plan_proc *x;
 
-	if (!anything_offloadable(p) || !scan_want_pid(p, pid))
+	/* The new image has an agent already (a rescan beat this event to it). */
+	if (!anything_offloadable(p) || !scan_want_pid(p, pid) || agents_library_mapped(pid))
 		return;
 	x = proc_get(p, pid);
 	if (!x)
@@ -953,8 +956,11 @@ static void on_ready(void *ctx, struct agent *g)
 	/* A fresh connection knows nothing of what an older one had. */
 	if (x)
 		proc_forget_agent(x);
-	if (x)
+	if (x) {
 		x->injected = true;
+		/* Past its loader for good: a later injection is an ordinary one. */
+		x->exec_usec = 0;
+	}
 	deltas_agent(p->deltas, g->pid, true);
 	planner_kick(p);
 }

@@ -221,6 +221,45 @@ Test(inject, loader_too_slow_is_left_alone, .init = setup, .timeout = 60)
 	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
 }
 
+/*
+ * A constructor forks while the breakpoint is in: the child, which goes on
+ * to the program's _start, must not inherit it (it would die of SIGTRAP).
+ */
+Test(inject, child_forked_in_the_loader_runs, .init = setup, .timeout = 60)
+{
+	struct inject_result res;
+	char err[INJECT_ERRMSG_SIZE], file[64];
+	struct child c;
+
+	snprintf(file, sizeof(file), "/tmp/bpftime-inject-fork-%d", getpid());
+	setenv("INJECT_SLOW_FORK_MS", "150", 1);
+	spawn(&c, "1", "1", "spin", 0, slow_path);
+	unsetenv("INJECT_SLOW_FORK_MS");
+	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
+		usleep(500);
+	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
+					 INJECT_AT_ENTRY, &res, err),
+		     0, "%s", err);
+	cr_expect(res.at_entry, "not injected at the entry point");
+	expect_entry_called(file, c.pid);
+	/* Both the target and the child it forked get to main() and finish it. */
+	{
+		FILE *f = fdopen(dup(c.out), "r");
+		char line[64];
+		int ready = 0, done = 0;
+
+		while (f && done < 2 && fgets(line, sizeof(line), f)) {
+			ready += !strcmp(line, "ready\n");
+			done += !strncmp(line, "max gap", 7);
+		}
+		if (f)
+			fclose(f);
+		cr_expect_eq(ready, 2, "%d of the 2 processes got to main()", ready);
+		cr_expect_eq(done, 2, "%d of the 2 processes finished", done);
+	}
+	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
+}
+
 /* Past its entry point already: injected where it stands, without waiting. */
 Test(inject, past_entry_point_where_it_stands, .init = setup, .timeout = 60)
 {
