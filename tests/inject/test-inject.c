@@ -171,6 +171,22 @@ static void expect_entry_called(const char *file, pid_t pid)
 	cr_expect_str_eq(line, want);
 }
 
+/* The target is in its loader (the slow library mapped): injected at its entry point. */
+static void inject_at_entry(struct child *c, const char *file, struct inject_result *res)
+{
+	char err[INJECT_ERRMSG_SIZE];
+
+	for (int i = 0; i < 2000 && !mapped(c->pid, slow_path); i++)
+		usleep(500);
+	cr_assert(mapped(c->pid, slow_path), "the target did not start its loader");
+	cr_assert_eq(inject_library_call(c->pid, lib_path, "inject_probe_entry", file,
+					 INJECT_AT_ENTRY, res, err),
+		     0, "%s", err);
+	cr_expect(res->at_entry, "not injected at the entry point");
+	cr_expect_eq(res->tid, c->pid);
+	expect_entry_called(file, c->pid);
+}
+
 /*
  * Just exec'd, a constructor of a preloaded library still running (300 ms):
  * the loader is not done, so the library goes in at the program's entry
@@ -179,20 +195,12 @@ static void expect_entry_called(const char *file, pid_t pid)
 Test(inject, just_execd_at_entry_point, .init = setup, .timeout = 60)
 {
 	struct inject_result res;
-	char err[INJECT_ERRMSG_SIZE], file[64];
+	char file[64];
 	struct child c;
 
 	snprintf(file, sizeof(file), "/tmp/bpftime-inject-entry-%d", getpid());
 	spawn(&c, "1", "1", "spin", 0, slow_path);
-	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
-		usleep(500);
-	cr_assert(mapped(c.pid, slow_path), "the target did not start its loader");
-	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
-					 INJECT_AT_ENTRY, &res, err),
-		     0, "%s", err);
-	cr_expect(res.at_entry, "not injected at the entry point");
-	cr_expect_eq(res.tid, c.pid);
-	expect_entry_called(file, c.pid);
+	inject_at_entry(&c, file, &res);
 	wait_ready(&c);
 	cr_log_info("just exec'd: injected at its entry point, thread stopped %.2f ms",
 		    res.stop_ns / 1e6);
@@ -228,20 +236,14 @@ Test(inject, loader_too_slow_is_left_alone, .init = setup, .timeout = 60)
 Test(inject, child_forked_in_the_loader_runs, .init = setup, .timeout = 60)
 {
 	struct inject_result res;
-	char err[INJECT_ERRMSG_SIZE], file[64];
+	char file[64];
 	struct child c;
 
 	snprintf(file, sizeof(file), "/tmp/bpftime-inject-fork-%d", getpid());
 	setenv("INJECT_SLOW_FORK_MS", "150", 1);
 	spawn(&c, "1", "1", "spin", 0, slow_path);
 	unsetenv("INJECT_SLOW_FORK_MS");
-	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
-		usleep(500);
-	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
-					 INJECT_AT_ENTRY, &res, err),
-		     0, "%s", err);
-	cr_expect(res.at_entry, "not injected at the entry point");
-	expect_entry_called(file, c.pid);
+	inject_at_entry(&c, file, &res);
 	/* Both the target and the child it forked get to main() and finish it. */
 	{
 		FILE *f = fdopen(dup(c.out), "r");
@@ -295,13 +297,7 @@ Test(inject, non_pie_target, .init = setup, .timeout = 60)
 
 	snprintf(file, sizeof(file), "/tmp/bpftime-inject-nopie-%d", getpid());
 	spawn_exe(&c, nopie_path, "1", "1", "spin", 0, slow_path);
-	for (int i = 0; i < 2000 && !mapped(c.pid, slow_path); i++)
-		usleep(500);
-	cr_assert_eq(inject_library_call(c.pid, lib_path, "inject_probe_entry", file,
-					 INJECT_AT_ENTRY, &res, err),
-		     0, "%s", err);
-	cr_expect(res.at_entry, "not injected at the entry point");
-	expect_entry_called(file, c.pid);
+	inject_at_entry(&c, file, &res);
 	wait_ready(&c);
 	cr_expect_eq(finish(&c), 0, "the target saw its registers change");
 }
