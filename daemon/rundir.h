@@ -5,7 +5,8 @@
  * earlier daemon left behind is gone with its agents.
  *
  * Contract: rundir_make_empty() creates path (mode 0755) when missing and
- * removes the files in it; 0 or -errno.
+ * removes the files in it; 0 or -errno (-EPERM: path is not a directory of
+ * ours that only we write, nor a symbolic link to one).
  */
 #ifndef BPFTIMED_RUNDIR_H
 #define BPFTIMED_RUNDIR_H
