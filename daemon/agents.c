@@ -142,6 +142,19 @@ static void on_message(struct agents *a, struct agent *g, const struct proto_msg
 		g->hello = true;
 		g->caps = m->hello.caps;
 		memcpy(g->version, m->hello.version, sizeof(g->version));
+		/* An agent of another build stays resident: injecting again brings it back. */
+		if (strcmp(g->version, BPFTIMED_VERSION)) {
+			char why[128];
+
+			snprintf(why, sizeof(why),
+				 "its agent is version %s, bpftimed %s: restart it to have it served",
+				 g->version, BPFTIMED_VERSION);
+			log_warning("Agent in process %d speaks another version: %s.", g->pid, why);
+			if (a->ops.unfit)
+				a->ops.unfit(a->ops.ctx, g->pid, why);
+			agent_drop(a, g, "another version");
+			return;
+		}
 		reply.hello = (struct proto_hello){ .pid = (uint32_t)getpid(),
 						    .max_msg = PROTO_MAX_MSG };
 		snprintf(reply.hello.version, sizeof(reply.hello.version), "%s", BPFTIMED_VERSION);

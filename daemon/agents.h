@@ -43,6 +43,8 @@ struct agents_ops {
 	void (*message)(void *ctx, struct agent *g, const struct proto_msg *m);
 	/* The connection is gone; the agent put the kernel's breakpoints back itself. */
 	void (*gone)(void *ctx, pid_t pid);
+	/* The process's agent can never serve (why): inject it no more. */
+	void (*unfit)(void *ctx, pid_t pid, const char *why);
 	void *ctx;
 };
 

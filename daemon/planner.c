@@ -1088,11 +1088,21 @@ static void on_gone(void *ctx, pid_t pid)
 	planner_kick(p);
 }
 
+static void on_unfit(void *ctx, pid_t pid, const char *why)
+{
+	struct plan_proc *x = proc_get(ctx, pid);
+
+	if (x)
+		snprintf(x->reason, sizeof(x->reason), "%s", why);
+}
+
 void planner_agents_ops(struct planner *p, struct agents_ops *ops)
 {
-	*ops = (struct agents_ops){
-		.ready = on_ready, .message = on_message, .gone = on_gone, .ctx = p
-	};
+	*ops = (struct agents_ops){ .ready = on_ready,
+				    .message = on_message,
+				    .gone = on_gone,
+				    .unfit = on_unfit,
+				    .ctx = p };
 }
 
 /* ---- Life cycle ---- */
