@@ -257,8 +257,8 @@ static void handle_load(const struct proto_msg *m, const int *fds, size_t nfds)
 			specs[i].output_prog_fd = fds[f->cgroup_prog_fd];
 		if (pm.delta_fd)
 			specs[i].delta_fd = fds[pm.delta_fd - 1];
-		if (pm.lock_fd)
-			specs[i].lock_fd = fds[pm.lock_fd - 1];
+		/* fd 0 may be a lock: a process with stdin closed gets it. */
+		specs[i].lock_fd = pm.lock_fd ? fds[pm.lock_fd - 1] : -1;
 		tool_fds[i] = pm.tool_fd;
 	}
 	/* The instructions may sit unaligned in the datagram. */

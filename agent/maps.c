@@ -318,7 +318,7 @@ int agent_map_open(struct agent_map *m, const struct agent_map_spec *spec, char 
 
 int agent_map_open_lock(struct agent_map *m, int lock_fd, char *err, size_t errsz)
 {
-	if (lock_fd <= 0)
+	if (lock_fd < 0)
 		return fail(err, errsz, EINVAL,
 			    "map %u (%s) is reached through bpf() and came without its write-back "
 			    "lock",

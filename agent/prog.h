@@ -63,9 +63,8 @@ struct agent_map_spec {
 	 */
 	int delta_fd;
 	/*
-	 * The map's write-back lock (shm/maplock.h), the same file for every
-	 * agent of the map; required of a map reached through bpf(), 0 or
-	 * less: none.
+	 * The map's write-back lock (shm/maplock.h), the same for every agent
+	 * of the map; required of a map reached through bpf(); -1: none.
 	 */
 	int lock_fd;
 };

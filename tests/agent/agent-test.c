@@ -254,6 +254,7 @@ int at_prog_try_load(struct at_obj *o, const char *name, unsigned int flags,
 			.value_size = info.value_size,
 			.max_entries = info.max_entries,
 			.flags = info.map_flags,
+			.lock_fd = -1,
 		};
 		if (info.type == BPF_MAP_TYPE_RINGBUF || info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY ||
 		    info.type == BPF_MAP_TYPE_CGROUP_ARRAY)

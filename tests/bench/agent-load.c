@@ -108,7 +108,7 @@ struct agent_prog *bench_agent_load(struct bpf_object *obj, const char *name, bo
 	r = agent_prog__load(&spec, &p, err);
 	/* The agent maps the locks: their fds can go. */
 	for (size_t k = 0; k < n; k++)
-		if (maps[k].lock_fd > 0)
+		if (maps[k].lock_fd >= 0)
 			close(maps[k].lock_fd);
 	if (r < 0) {
 		fprintf(stderr, "%s: %s\n", name, err);
