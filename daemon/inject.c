@@ -202,32 +202,47 @@ static pid_t choose_thread(pid_t pid)
 	return best;
 }
 
-/*
- * Waits up to timeout_ms for the next stop of the thread; signals other
- * than `expect` are kept for later.
- */
-static int wait_stop_within(struct target *t, int expect, int *status, int timeout_ms)
+/* The next stop of thread tid before deadline: 0, -ETIMEDOUT, or -ESRCH when it is gone. */
+static int next_stop(pid_t tid, int *status, uint64_t deadline)
 {
-	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000ULL;
-	pid_t w;
+	for (;;) {
+		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
+
+		if (w < 0)
+			return -errno;
+		if (w > 0 && (WIFEXITED(*status) || WIFSIGNALED(*status)))
+			return -ESRCH;
+		if (w > 0 && WIFSTOPPED(*status))
+			return 0;
+		if (now_ns() > deadline)
+			return -ETIMEDOUT;
+		usleep(50);
+	}
+}
+
+/* next_stop()'s failure as the injection's error. */
+static int stop_failed(struct target *t, int r)
+{
+	if (r == -ESRCH) {
+		t->seized = false;
+		return fail(t, ESRCH, "process %d exited during the injection", t->pid);
+	}
+	if (r == -ETIMEDOUT)
+		return fail(t, ETIMEDOUT, "thread %d did not stop within %d ms", t->tid,
+			    CALL_TIMEOUT_MS);
+	return fail(t, -r, "waiting for thread %d: %s", t->tid, strerror(-r));
+}
+
+/* Waits for the next stop of the thread; signals other than `expect` are kept for later. */
+static int wait_stop(struct target *t, int expect, int *status)
+{
+	uint64_t deadline = now_ns() + (uint64_t)CALL_TIMEOUT_MS * 1000000ULL;
 
 	for (;;) {
-		w = waitpid(t->tid, status, __WALL | WNOHANG);
-		if (w < 0)
-			return fail(t, errno, "waiting for thread %d: %m", t->tid);
-		if (w == 0) {
-			if (now_ns() > deadline)
-				return fail(t, ETIMEDOUT, "thread %d did not stop within %d ms",
-					    t->tid, timeout_ms);
-			usleep(50);
-			continue;
-		}
-		if (WIFEXITED(*status) || WIFSIGNALED(*status)) {
-			t->seized = false;
-			return fail(t, ESRCH, "process %d exited during the injection", t->pid);
-		}
-		if (!WIFSTOPPED(*status))
-			continue;
+		int r = next_stop(t->tid, status, deadline);
+
+		if (r < 0)
+			return stop_failed(t, r);
 		if (WSTOPSIG(*status) == expect || (*status >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		/* A signal for the application: hold it, deliver it when we leave. */
@@ -235,11 +250,6 @@ static int wait_stop_within(struct target *t, int expect, int *status, int timeo
 		if (ptrace(PTRACE_CONT, t->tid, 0, 0) < 0)
 			return fail(t, errno, "resuming thread %d: %m", t->tid);
 	}
-}
-
-static int wait_stop(struct target *t, int expect, int *status)
-{
-	return wait_stop_within(t, expect, status, CALL_TIMEOUT_MS);
 }
 
 static int mem_write(struct target *t, uint64_t addr, const void *buf, size_t len)
@@ -369,24 +379,6 @@ static bool past_entry(struct target *t, uint64_t entry, uint64_t sp)
 	       call[0] == 0xff && call[1] == 0x15;
 }
 
-/* The next stop of thread tid before deadline: 0, -ETIMEDOUT, or -ESRCH when it is gone. */
-static int next_stop(pid_t tid, int *status, uint64_t deadline)
-{
-	for (;;) {
-		pid_t w = waitpid(tid, status, __WALL | WNOHANG);
-
-		if (w < 0)
-			return -errno;
-		if (w > 0 && (WIFEXITED(*status) || WIFSIGNALED(*status)))
-			return -ESRCH;
-		if (w > 0 && WIFSTOPPED(*status))
-			return 0;
-		if (now_ns() > deadline)
-			return -ETIMEDOUT;
-		usleep(50);
-	}
-}
-
 /*
  * A child the thread forked while the breakpoint was in: it got a copy of
  * it. It starts stopped (PTRACE_O_TRACEFORK); the byte goes back, it goes.
@@ -471,10 +463,7 @@ static int run_to_entry(struct target *t, uint64_t entry)
 				    : next_stop(t->tid, &status, now_ns() + timeout);
 		}
 		if (r < 0) {
-			if (r == -ESRCH)
-				t->seized = false;
-			r = r == -ESRCH ? fail(t, ESRCH, "process %d exited during the injection", t->pid)
-					: fail(t, -r, "thread %d did not stop: %s", t->tid, strerror(-r));
+			r = stop_failed(t, r);
 			break;
 		}
 		if ((status >> 8) == fork_event) {
