@@ -881,6 +881,18 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *userdata)
 	return sd_event_source_set_time_relative(s, PLANNER_RESCAN_USEC);
 }
 
+/* The newcomers' timer, to fire at `when` unless it fires sooner already. */
+static void newcomers_at(struct planner *p, uint64_t when)
+{
+	uint64_t armed;
+
+	if (sd_event_source_get_enabled(p->newcomers, NULL) > 0 &&
+	    sd_event_source_get_time(p->newcomers, &armed) >= 0 && armed <= when)
+		return;
+	(void)sd_event_source_set_time(p->newcomers, when);
+	(void)sd_event_source_set_enabled(p->newcomers, SD_EVENT_ONESHOT);
+}
+
 /* The newcomers due a look: their maps now, and a reconciliation. */
 static int on_newcomers(sd_event_source *s, uint64_t usec, void *userdata)
 {
@@ -889,26 +901,18 @@ static int on_newcomers(sd_event_source *s, uint64_t usec, void *userdata)
 				    .want_file = scan_want_file,
 				    .found = scan_found,
 				    .ctx = p };
-	uint64_t now = now_usec(), next = 0;
+	uint64_t now = now_usec();
 
 	for (struct plan_proc *x = p->procs; x; x = x->next) {
-		if (!x->look_usec)
-			continue;
-		if (x->look_usec > now) {
-			next = next && next < x->look_usec ? next : x->look_usec;
-			continue;
+		if (x->look_usec && x->look_usec <= now) {
+			x->look_usec = 0;
+			x->nfiles = 0;
+			procscan_pid(&ops, x->pid);
+			if (!x->nfiles && now - x->exec_usec < NEWCOMER_LIBS_USEC)
+				x->look_usec = x->exec_usec + NEWCOMER_LIBS_USEC;
 		}
-		x->look_usec = 0;
-		x->nfiles = 0;
-		procscan_pid(&ops, x->pid);
-		if (!x->nfiles && now - x->exec_usec < NEWCOMER_LIBS_USEC) {
-			x->look_usec = x->exec_usec + NEWCOMER_LIBS_USEC;
-			next = next && next < x->look_usec ? next : x->look_usec;
-		}
-	}
-	if (next) {
-		(void)sd_event_source_set_time(s, next);
-		(void)sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+		if (x->look_usec)
+			newcomers_at(p, x->look_usec);
 	}
 	planner_kick(p);
 	return 0;
@@ -916,7 +920,7 @@ static int on_newcomers(sd_event_source *s, uint64_t usec, void *userdata)
 
 void planner_exec(struct planner *p, pid_t pid)
 {
-	uint64_t now = now_usec(), due;
+	uint64_t now = now_usec();
 	struct plan_proc *x;
 
 	/* The new image has an agent already (a rescan beat this event to it). */
@@ -930,15 +934,8 @@ void planner_exec(struct planner *p, pid_t pid)
 	x->reason[0] = 0;
 	x->nfiles = 0;
 	x->exec_usec = now;
-	x->look_usec = due = now + p->config->inject_delay_usec;
-	if (sd_event_source_get_enabled(p->newcomers, NULL) > 0) {
-		uint64_t armed;
-
-		if (sd_event_source_get_time(p->newcomers, &armed) >= 0 && armed <= due)
-			return;
-	}
-	(void)sd_event_source_set_time(p->newcomers, due);
-	(void)sd_event_source_set_enabled(p->newcomers, SD_EVENT_ONESHOT);
+	x->look_usec = now + p->config->inject_delay_usec;
+	newcomers_at(p, x->look_usec);
 }
 
 void planner_kick(struct planner *p)
