@@ -1126,8 +1126,11 @@ static void copies_after(struct jit *j, const struct ebpf_insn *in)
 	}
 }
 
-/* A move on the fall-through path of the jump it was carried over. */
-static int emit_sunk(struct jit *j, uint32_t pc)
+/*
+ * One instruction, where it stands or (a move) after the jump it was
+ * carried over: nothing when it copies what is there already.
+ */
+static int emit_tracked(struct jit *j, uint32_t pc)
 {
 	const struct ebpf_insn *in = &j->vm->insns[pc];
 	int r;
@@ -1159,20 +1162,17 @@ static int jit_pass(struct jit *j)
 			align_loop(j);
 			j->new_addrs[pc] = (uint32_t)j->len;
 		}
-		if (copy_redundant(j, &vm->insns[pc]) || j->sink_to[pc])
+		if (j->sink_to[pc])
 			continue;
-		if (emit_fused(j, pc)) {
+		if (!copy_redundant(j, &vm->insns[pc]) && emit_fused(j, pc)) {
 			copies_after(j, &vm->insns[pc]);
 			copies_after(j, &vm->insns[pc + 1]);
 			j->new_addrs[++pc] = (uint32_t)j->len;
 			continue;
 		}
-		r = emit_insn(j, pc, &vm->insns[pc], &vm->ops[pc]);
-		if (r < 0)
-			return r;
-		copies_after(j, &vm->insns[pc]);
-		if (j->sink_from[pc])
-			r = emit_sunk(j, j->sink_from[pc] - 1);
+		r = emit_tracked(j, pc);
+		if (r == 0 && j->sink_from[pc])
+			r = emit_tracked(j, j->sink_from[pc] - 1);
 		if (r < 0)
 			return r;
 	}
@@ -1200,12 +1200,12 @@ int vm_jit_compile(struct vm *vm)
 	}
 	for (uint32_t pc = 0; pc < vm->insn_cnt; pc++) {
 		const struct vm_op *op = &vm->ops[pc];
+		bool jump = op->kind >= VM_OP_JA && op->kind <= VM_OP_JSLE32_REG;
 
-		if ((op->kind >= VM_OP_JA && op->kind <= VM_OP_JSLE32_REG) ||
-		    op->kind == VM_OP_CALL_LOCAL ||
+		if (jump || op->kind == VM_OP_CALL_LOCAL ||
 		    (op->kind == VM_OP_LDDW && vm->insns[pc].src == EBPF_PSEUDO_FUNC))
 			j.is_target[op->off] |= TARGET;
-		if (op->kind >= VM_OP_JA && op->kind <= VM_OP_JSLE32_REG && op->off <= (int32_t)pc)
+		if (jump && op->off <= (int32_t)pc)
 			j.is_target[op->off] |= TARGET_LOOP;
 	}
 	if (vm_plan_sinks(vm, j.is_target, &j.sink_to, &j.sink_from) < 0) {
