@@ -606,8 +606,6 @@ static void handle_stats(const struct proto_msg *m, int fd)
 		agent.leaky = true;
 	if (!agent.leaky)
 		shm_agentstat__unmap(old);
-	page->probes = 0;
-	page->state = SHM_AGENT_CONNECTED;
 }
 
 /* The other threads are stopped (or could not be): patch, and answer the ATTACH. */

@@ -21,6 +21,12 @@ struct maplocks {
 	struct maplock_entry *list;
 };
 
+static void drop(struct maplock_entry *e)
+{
+	close(e->fd);
+	free(e);
+}
+
 struct maplocks *maplocks_new(void)
 {
 	return calloc(1, sizeof(struct maplocks));
@@ -34,8 +40,7 @@ void maplocks_free(struct maplocks *l)
 		struct maplock_entry *e = l->list;
 
 		l->list = e->next;
-		close(e->fd);
-		free(e);
+		drop(e);
 	}
 	free(l);
 }
@@ -85,7 +90,6 @@ void maplocks_release(struct maplocks *l, int (*keep)(void *ctx, uint32_t map_id
 			continue;
 		}
 		*pp = e->next;
-		close(e->fd);
-		free(e);
+		drop(e);
 	}
 }
